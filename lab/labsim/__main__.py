@@ -1,0 +1,131 @@
+"""labsim: the lab's simulator of the cluster-side controllers (Machine API, KServe RawDeployment,
+Kueue admission, model storage check), one process, one thread per controller.
+
+    python -m labsim --state-dir /abs/path/.lab [--kubeconfig ...]
+
+Writes `<state-dir>/labsim.ready` once every watch has synced and the controllers run.
+"""
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+from kubernetes import client
+
+from . import kube, profile
+from .kserve import KServeController
+from .kueue import KueueController
+from .machineapi import MachineAPIController
+from .sims import SimManager
+
+ISVC_LABEL = "serving.kserve.io/inferenceservice"
+RESOURCES = {
+    "machinesets": dict(kind="MachineSet", plural="machinesets", group="machine.openshift.io",
+                        version="v1beta1"),
+    "machines": dict(kind="Machine", plural="machines", group="machine.openshift.io",
+                     version="v1beta1"),
+    "kwok-nodes": dict(kind="Node", plural="nodes", label_selector="type=kwok",
+                       list_method=(client.CoreV1Api, "list_node")),
+    "inferenceservices": dict(kind="InferenceService", plural="inferenceservices",
+                              group="serving.kserve.io", version="v1beta1"),
+    "servingruntimes": dict(kind="ServingRuntime", plural="servingruntimes",
+                            group="serving.kserve.io", version="v1alpha1"),
+    "predictor-deployments": dict(kind="Deployment", plural="deployments",
+                                  label_selector=ISVC_LABEL,
+                                  list_method=(client.AppsV1Api,
+                                               "list_deployment_for_all_namespaces")),
+    "predictor-pods": dict(kind="Pod", plural="pods", label_selector=ISVC_LABEL,
+                           list_method=(client.CoreV1Api, "list_pod_for_all_namespaces")),
+    "workloads": dict(kind="Workload", plural="workloads", group="kueue.x-k8s.io",
+                      version="v1beta1"),
+    "clusterqueues": dict(kind="ClusterQueue", plural="clusterqueues", group="kueue.x-k8s.io",
+                          version="v1beta1"),
+    "localqueues": dict(kind="LocalQueue", plural="localqueues", group="kueue.x-k8s.io",
+                        version="v1beta1"),
+}
+
+
+class Context:
+    """What controllers share: kubeconfig, state dir, informers by name, the sim manager."""
+
+    def __init__(self, state_dir, kubeconfig, port_base):
+        self.state_dir = state_dir
+        self.kubeconfig = kubeconfig
+        self.informers = {}
+        self.sims = SimManager(state_dir, port_base, logging.getLogger("labsim.vllm"))
+
+    def informer(self, name):
+        if name not in self.informers:
+            self.informers[name] = kube.Informer(self.kubeconfig, kube.Resource(**RESOURCES[name]))
+        return self.informers[name]
+
+    def latency(self):
+        return profile.load_config(self.state_dir)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="labsim", description=__doc__.splitlines()[0])
+    p.add_argument("--state-dir", required=True)
+    p.add_argument("--kubeconfig")
+    p.add_argument("--vllm-port-base", type=int)
+    opts = p.parse_args(argv)
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("labsim")
+    state_dir = os.path.abspath(opts.state_dir)
+    lab = {}
+    lab_json = os.path.join(state_dir, "lab.json")
+    if os.path.exists(lab_json):
+        with open(lab_json, encoding="utf-8") as fh:
+            lab = json.load(fh)
+    kubeconfig = opts.kubeconfig or lab.get("kubeconfig") or os.path.join(state_dir, "kubeconfig")
+    port_base = opts.vllm_port_base or int(lab.get("vllm_port_base") or
+                                           os.environ.get("LAB_VLLM_PORT_BASE", 20000))
+    ready_file = os.path.join(state_dir, "labsim.ready")
+    if os.path.exists(ready_file):
+        os.unlink(ready_file)
+
+    ctx = Context(state_dir, kubeconfig, port_base)
+    controllers = [MachineAPIController(ctx), KServeController(ctx), KueueController(ctx)]
+
+    stop = threading.Event()
+
+    def shutdown(signum, _frame):
+        log.info("signal %d: stopping vLLM simulators", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+
+    for inf in ctx.informers.values():
+        inf.start()
+    t0 = time.monotonic()
+    while not stop.is_set():
+        waiting = [n for n, inf in ctx.informers.items() if not inf.synced.is_set()]
+        if not waiting:
+            break
+        if time.monotonic() - t0 > 10:
+            log.info("waiting for the first list of: %s", ", ".join(waiting))
+            t0 = time.monotonic()
+        stop.wait(0.2)
+    if not stop.is_set():
+        for ctl in controllers:
+            ctl.start()
+        with open(ready_file, "w", encoding="utf-8") as fh:
+            fh.write("%d\n" % os.getpid())
+        log.info("labsim ready: %s (vLLM ports from %d)",
+                 ", ".join(c.name for c in controllers), port_base)
+    stop.wait()
+    ctx.sims.stop_all()
+    if os.path.exists(ready_file):
+        os.unlink(ready_file)
+    log.info("labsim stopped")
+
+
+if __name__ == "__main__":
+    main()

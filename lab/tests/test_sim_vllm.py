@@ -1,0 +1,155 @@
+"""Unit tests of the vLLM simulator (no lab needed): timing, usage, errors, failure injection."""
+
+import json
+import statistics
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from labsim import vllm_sim
+
+MODEL = "test-model"
+
+
+@pytest.fixture
+def sim(request):
+    """Start a simulator on a free port with extra CLI args; yields its base URL."""
+    servers = []
+
+    def start(*args):
+        opts = vllm_sim.parse_args(["--port", "0", "--served-model-name", MODEL, *args])
+        server = vllm_sim.make_server(opts)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+        servers.append(server)
+        return "http://127.0.0.1:%d" % server.server_address[1]
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def call(url, body=None, timeout=10):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def stream(url, body):
+    """POST a streaming request; return (seconds to first content chunk, events, total seconds)."""
+    req = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    t0 = time.perf_counter()
+    first = None
+    events = []
+    with urllib.request.urlopen(req, timeout=20) as resp:
+        for raw in resp:
+            line = raw.decode().strip()
+            if not line.startswith("data: "):
+                continue
+            payload = line[len("data: "):]
+            if payload == "[DONE]":
+                events.append(payload)
+                break
+            event = json.loads(payload)
+            events.append(event)
+            choices = event.get("choices") or []
+            if first is None and choices and (choices[0].get("delta", {}).get("content")
+                                              or choices[0].get("text")):
+                first = time.perf_counter() - t0
+    return first, events, time.perf_counter() - t0
+
+
+def test_ttft_within_five_percent(sim):
+    base = sim("--time-to-first-token", "300", "--inter-token-latency", "10")
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True,
+            "max_tokens": 5}
+    ttfts = [stream(base + "/v1/chat/completions", body)[0] for _ in range(3)]
+    measured = statistics.median(ttfts) * 1000
+    assert abs(measured - 300) / 300 < 0.05, "measured TTFT %.1f ms, configured 300 ms" % measured
+
+
+def test_inter_token_latency_and_stream_shape(sim):
+    base = sim("--time-to-first-token", "50", "--inter-token-latency", "40")
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True,
+            "max_tokens": 11, "stream_options": {"include_usage": True}}
+    first, events, total = stream(base + "/v1/chat/completions", body)
+    assert events[-1] == "[DONE]"
+    chunks = events[:-1]
+    assert all(e["object"] == "chat.completion.chunk" for e in chunks)
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    content = [e for e in chunks if e["choices"] and e["choices"][0]["delta"].get("content")]
+    assert len(content) == 11
+    assert content[-1]["choices"][0]["finish_reason"] == "length"
+    usage = chunks[-1]
+    assert usage["choices"] == [] and usage["usage"]["completion_tokens"] == 11
+    # 10 gaps of 40 ms after the first token
+    assert 0.4 * 0.95 < total - first < 0.4 * 1.25, (first, total)
+
+
+def test_non_streaming_usage_counts_echo(sim):
+    base = sim("--mode", "echo")
+    prompt = "one two three four five six"
+    status, text = call(base + "/v1/chat/completions", {
+        "model": MODEL, "messages": [{"role": "user", "content": prompt}], "max_tokens": 4})
+    assert status == 200, text
+    body = json.loads(text)
+    assert body["object"] == "chat.completion"
+    assert body["choices"][0]["message"]["content"] == "one two three four"
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert body["usage"] == {"prompt_tokens": 6, "completion_tokens": 4, "total_tokens": 10}
+    status, text = call(base + "/v1/completions", {"model": MODEL, "prompt": "a b", "max_tokens": 9})
+    body = json.loads(text)
+    assert body["object"] == "text_completion" and body["choices"][0]["text"] == "a b"
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert body["usage"]["total_tokens"] == 4
+
+
+def test_models_metrics_and_errors(sim):
+    base = sim("--max-model-len", "10")
+    status, text = call(base + "/v1/models")
+    assert status == 200
+    model = json.loads(text)["data"][0]
+    assert model["id"] == MODEL and model["max_model_len"] == 10
+    status, text = call(base + "/v1/chat/completions", {
+        "model": "other", "messages": [{"role": "user", "content": "x"}]})
+    assert status == 404
+    err = json.loads(text)
+    assert err["object"] == "error" and err["code"] == 404 and "other" in err["message"]
+    status, text = call(base + "/v1/chat/completions", {
+        "model": MODEL, "messages": [{"role": "user", "content": "w " * 12}]})
+    assert status == 400 and "maximum context length is 10" in json.loads(text)["message"]
+    call(base + "/v1/completions", {"model": MODEL, "prompt": "a b c", "max_tokens": 3})
+    status, metrics = call(base + "/metrics")
+    assert 'vllm:request_success_total{model_name="test-model"} 1' in metrics
+    assert 'vllm:prompt_tokens_total{model_name="test-model"} 3' in metrics
+    assert 'vllm:generation_tokens_total{model_name="test-model"} 3' in metrics
+
+
+def test_failure_injection(sim):
+    always = sim("--failure-injection-rate", "100", "--failure-types", "429")
+    status, text = call(always + "/v1/chat/completions", {
+        "model": MODEL, "messages": [{"role": "user", "content": "x"}]})
+    assert status == 429
+    assert json.loads(text)["type"] == "RateLimitError"
+    half = sim("--failure-injection-rate", "50", "--failure-types", "503,429", "--seed", "7")
+    codes = [call(half + "/v1/completions", {"model": MODEL, "prompt": "x", "max_tokens": 1})[0]
+             for _ in range(60)]
+    assert set(codes) == {200, 429, 503}
+    assert 15 < codes.count(200) < 45
+
+
+def test_startup_duration(sim):
+    base = sim("--startup-duration", "0.6")
+    assert call(base + "/health")[0] == 503
+    assert call(base + "/v1/models")[0] == 503
+    time.sleep(0.7)
+    assert call(base + "/health")[0] == 200
