@@ -1,0 +1,51 @@
+# private_ai.llm_serving — developer entry points. `make help` lists them.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+COLLECTION_LINK := .ansible/collections/ansible_collections/private_ai/llm_serving
+SETUP_STAMP := $(VENV)/.setup-$(shell sha256sum requirements-dev.txt | cut -c1-16)
+INVENTORY ?= inventories/lab
+
+.PHONY: help setup demo site test lint sanity units integration lab-tests molecule changelog build clean
+
+help:  ## this list
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
+
+setup: $(SETUP_STAMP) $(COLLECTION_LINK)  ## .venv with the pinned tools; the collection linked for ansible
+
+$(SETUP_STAMP): requirements-dev.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.setup-* && touch $@
+
+$(COLLECTION_LINK):
+	@mkdir -p $(dir $@) && ln -sfn ../../../.. $@
+
+demo: setup lab-build lab-up  ## build and start the lab, then run site.yml against it
+	. .lab/env && $(VENV)/bin/ansible-playbook site.yml -i $(INVENTORY)
+
+site: setup  ## run site.yml against INVENTORY (default: the lab)
+	$(VENV)/bin/ansible-playbook site.yml -i $(INVENTORY)
+
+test: setup lab-build  ## everything CI runs: lint, sanity, unit, lab, integration and molecule tests
+	bash scripts/test-all.sh
+
+lint: setup  ## ansible-lint, production profile
+	$(VENV)/bin/ansible-lint
+
+sanity: setup  ## ansible-test sanity on a clean copy of the collection
+	bash scripts/sanity.sh
+
+units: setup  ## unit tests (no lab)
+	$(VENV)/bin/pytest -q tests/unit
+
+changelog: setup  ## release notes from changelogs/fragments
+	$(VENV)/bin/antsibull-changelog release
+
+build: setup  ## the collection tarball
+	$(VENV)/bin/ansible-galaxy collection build --force
+
+clean: lab-down  ## remove the venv and caches inside the repository
+	rm -rf $(VENV) .ansible .cache .pytest_cache
+
+-include lab/lab.mk

@@ -1,0 +1,181 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Server-side apply with strict field validation.
+
+kubernetes.core's ``k8s`` module cannot ask the API server for ``fieldValidation=Strict``: an
+unknown or misspelled field in a manifest is dropped with a warning and the object is written
+anyway. A typo in an InferenceService then deploys something other than what the user wrote.
+These helpers send the apply request themselves, through the same authenticated client
+kubernetes.core builds, so the API server rejects such a manifest before anything is written.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import json
+
+REDACTED = "**REDACTED**"
+REDACTED_CHANGED = "**REDACTED (changed)**"
+
+# Fields the server owns: comparing them would report a change on every apply.
+_VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid")
+
+
+class ApplyError(Exception):
+    """An apply the API server refused, with the server's own reason and message."""
+
+    def __init__(self, msg, status=None, reason=None, details=None):
+        super(ApplyError, self).__init__(msg)
+        self.status = status
+        self.reason = reason
+        self.details = details
+
+
+def object_ref(definition):
+    """Human name of an object: ``Kind namespace/name`` (``Kind name`` when cluster-scoped)."""
+    meta = definition.get("metadata") or {}
+    name = meta.get("name", "<no name>")
+    if meta.get("namespace"):
+        name = "%s/%s" % (meta["namespace"], name)
+    return "%s %s" % (definition.get("kind", "<no kind>"), name)
+
+
+def normalize(obj):
+    """Copy of ``obj`` without the fields the server changes on its own (for comparison)."""
+    if obj is None:
+        return None
+    obj = copy.deepcopy(obj)
+    meta = obj.get("metadata") or {}
+    for key in _VOLATILE_METADATA:
+        meta.pop(key, None)
+    return obj
+
+
+def redact_secret(obj, other=None):
+    """Return ``obj`` with every Secret value replaced; marks values that differ from ``other``."""
+    if obj is None or obj.get("kind") != "Secret":
+        return obj
+    obj = copy.deepcopy(obj)
+    other = other or {}
+    for field in ("data", "stringData"):
+        values = obj.get(field)
+        if not isinstance(values, dict):
+            continue
+        theirs = other.get(field) or {}
+        for key in values:
+            same = other == {} or theirs.get(key) == values[key]
+            values[key] = REDACTED if same else REDACTED_CHANGED
+    meta = obj.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    # kubectl apply keeps a full copy of the object, Secret data included, in this annotation.
+    if "kubectl.kubernetes.io/last-applied-configuration" in annotations:
+        annotations["kubectl.kubernetes.io/last-applied-configuration"] = REDACTED
+    return obj
+
+
+def _error_from_api(exc, definition):
+    body = getattr(exc, "body", None) or ""
+    message = body
+    reason = None
+    details = None
+    try:
+        status = json.loads(body)
+        message = status.get("message", body)
+        reason = status.get("reason")
+        details = status.get("details")
+    except (TypeError, ValueError):
+        pass
+    return ApplyError(
+        "The API server refused %s: %s" % (object_ref(definition), message),
+        status=getattr(exc, "status", None), reason=reason, details=details,
+    )
+
+
+class StrictApplier(object):
+    """Applies manifests through a kubernetes.core ``K8SClient`` with strict field validation."""
+
+    def __init__(self, k8s_client, field_manager, force_conflicts=True, dry_run=False):
+        self.dynamic = k8s_client.client
+        self.k8s_client = k8s_client
+        self.field_manager = field_manager
+        self.force_conflicts = force_conflicts
+        self.dry_run = dry_run
+
+    def _resource(self, definition):
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+        try:
+            return self.k8s_client.resource(definition["kind"], definition["apiVersion"])
+        except ResourceNotFoundError:
+            raise ApplyError(
+                "The cluster does not serve %s %s: is its CRD or operator installed?"
+                % (definition["apiVersion"], definition["kind"])
+            )
+
+    def _call(self, method, path, query, body=None, content_type=None):
+        api = self.dynamic.client
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        response = api.call_api(
+            path, method, {}, query, headers, body=body, post_params=[], files={},
+            auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+        )
+        return json.loads(response.data)
+
+    def get(self, resource, name, namespace):
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        try:
+            return resource.get(name=name, namespace=namespace).to_dict()
+        except NotFoundError:
+            return None
+
+    def apply(self, definition, namespace=None):
+        """Apply one object. Returns ``(before, after)``; ``before`` is None when it is new."""
+        from kubernetes.client.rest import ApiException
+
+        for key in ("apiVersion", "kind"):
+            if not definition.get(key):
+                raise ApplyError("The manifest has no %s: %s" % (key, json.dumps(definition)[:200]))
+        meta = definition.setdefault("metadata", {})
+        if not meta.get("name"):
+            raise ApplyError("The manifest of a %s has no metadata.name." % definition["kind"])
+        resource = self._resource(definition)
+        if resource.namespaced:
+            meta["namespace"] = meta.get("namespace") or namespace
+            if not meta["namespace"]:
+                raise ApplyError("%s is namespaced but no namespace was given." % object_ref(definition))
+        else:
+            meta.pop("namespace", None)
+        path = resource.path(name=meta["name"], namespace=meta.get("namespace"))
+        query = [
+            ("fieldManager", self.field_manager),
+            ("fieldValidation", "Strict"),
+            ("force", "true" if self.force_conflicts else "false"),
+        ]
+        if self.dry_run:
+            query.append(("dryRun", "All"))
+        try:
+            before = self.get(resource, meta["name"], meta.get("namespace"))
+            after = self._call("PATCH", path, query, body=definition,
+                               content_type="application/apply-patch+yaml")
+        except ApiException as exc:
+            raise _error_from_api(exc, definition)
+        return before, after
+
+
+def apply_all(applier, definitions, namespace=None):
+    """Apply every definition; returns a list of dicts ``{before, after, changed}``."""
+    results = []
+    for definition in definitions:
+        before, after = applier.apply(copy.deepcopy(definition), namespace=namespace)
+        results.append({
+            "before": before,
+            "after": after,
+            "changed": normalize(before) != normalize(after),
+        })
+    return results

@@ -1,0 +1,197 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: k8s_apply
+short_description: Server-side apply of Kubernetes objects with strict field validation
+version_added: 0.1.0
+description:
+  - Applies one or more objects with Kubernetes server-side apply and C(fieldValidation=Strict),
+    so the API server rejects an unknown or misspelled field instead of dropping it.
+  - Check mode asks the API server for a dry run (C(dryRun=All)), so defaulting, admission and
+    schema validation all run and nothing is written.
+  - With C(--diff), returns the object before and after. The values of a Secret's C(data) and
+    C(stringData) are never returned; they show as redacted, marked when they change.
+  - Reports C(changed) only when the object's content changes, not when only server bookkeeping
+    (resourceVersion, managedFields) would.
+author:
+  - Private AI platform team (@private-ai)
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+options:
+  definition:
+    description:
+      - The object(s) to apply, as a dict, a list of dicts, or a YAML string with one or more
+        documents.
+    type: raw
+    required: true
+  namespace:
+    description:
+      - Namespace for namespaced objects whose C(metadata.namespace) is not set.
+    type: str
+  field_manager:
+    description:
+      - Server-side apply field manager. Use a distinct one for a distinct owner of fields
+        (for example the registry labels), so each owns only what it applies.
+    type: str
+    default: private-ai-llm-serving
+  force_conflicts:
+    description:
+      - Take over fields another manager set, instead of failing on the conflict.
+    type: bool
+    default: true
+requirements:
+  - kubernetes >= 24.2.0
+  - PyYAML
+notes:
+  - Deleting is not this module's job; use M(kubernetes.core.k8s) with O(kubernetes.core.k8s#module:state=absent).
+"""
+
+EXAMPLES = r"""
+- name: Ensure the namespace
+  private_ai.llm_serving.k8s_apply:
+    definition:
+      apiVersion: v1
+      kind: Namespace
+      metadata:
+        name: private-ai
+        labels:
+          opendatahub.io/dashboard: "true"
+
+- name: Apply a rendered template (one or more YAML documents)
+  private_ai.llm_serving.k8s_apply:
+    namespace: private-ai
+    definition: "{{ lookup('ansible.builtin.template', 'servingruntime.yaml.j2') }}"
+
+- name: Own only the registry labels of an InferenceService
+  private_ai.llm_serving.k8s_apply:
+    field_manager: private-ai-llm-serving-registry
+    definition:
+      apiVersion: serving.kserve.io/v1beta1
+      kind: InferenceService
+      metadata:
+        name: mistral-24b-fp8
+        namespace: private-ai
+        labels:
+          modelregistry.opendatahub.io/registered-model-id: "1"
+"""
+
+RETURN = r"""
+result:
+  description: The objects as the API server returned them (Secret values redacted, managedFields removed).
+  returned: always
+  type: list
+  elements: dict
+objects:
+  description: Per object, its reference and whether it changed.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"ref": "Namespace private-ai", "changed": false, "created": false}]
+"""
+
+import copy
+
+from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s_apply import (
+    ApplyError,
+    StrictApplier,
+    apply_all,
+    object_ref,
+    redact_secret,
+)
+
+try:
+    import yaml
+except ImportError:  # AnsibleK8SModule reports the missing library.
+    pass
+
+
+def argspec():
+    spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec.update(
+        definition=dict(type="raw", required=True),
+        namespace=dict(type="str"),
+        field_manager=dict(type="str", default="private-ai-llm-serving"),
+        force_conflicts=dict(type="bool", default=True),
+    )
+    return spec
+
+
+def load_definitions(module, raw):
+    if isinstance(raw, str):
+        try:
+            raw = [doc for doc in yaml.safe_load_all(raw) if doc]
+        except yaml.YAMLError as exc:
+            module.fail_json(msg="definition is not valid YAML: %s" % to_native(exc))
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        module.fail_json(msg="definition must be a dict, a list of dicts or a YAML string.")
+    flat = []
+    for item in raw:
+        # A `kind: List` (what `kubectl get -o yaml` prints) stands for its items.
+        if item.get("kind", "").endswith("List") and isinstance(item.get("items"), list):
+            flat.extend(item["items"])
+        else:
+            flat.append(item)
+    return flat
+
+
+def _strip(obj):
+    if obj is None:
+        return None
+    obj = copy.deepcopy(obj)
+    (obj.get("metadata") or {}).pop("managedFields", None)
+    return obj
+
+
+def main():
+    module = AnsibleK8SModule(argument_spec=argspec(), supports_check_mode=True)
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+
+    definitions = load_definitions(module, module.params["definition"])
+    try:
+        client = get_api_client(module=module)
+    except CoreException as exc:
+        module.fail_json(msg="Could not connect to the Kubernetes API: %s" % to_native(exc))
+    applier = StrictApplier(
+        client, module.params["field_manager"], module.params["force_conflicts"],
+        dry_run=module.check_mode,
+    )
+    try:
+        results = apply_all(applier, definitions, namespace=module.params["namespace"])
+    except ApplyError as exc:
+        module.fail_json(msg=to_native(exc), status=exc.status, reason=exc.reason, details=exc.details)
+
+    objects, returned, before_docs, after_docs = [], [], [], []
+    for item in results:
+        before = redact_secret(_strip(item["before"]))
+        after = redact_secret(_strip(item["after"]), other=_strip(item["before"]))
+        objects.append({"ref": object_ref(item["after"]), "changed": item["changed"],
+                        "created": item["before"] is None})
+        returned.append(after)
+        if item["changed"]:
+            before_docs.append(before or {})
+            after_docs.append(after)
+    changed = any(item["changed"] for item in results)
+    out = dict(changed=changed, result=returned, objects=objects)
+    if module._diff and changed:
+        out["diff"] = dict(
+            before=yaml.safe_dump_all(before_docs, sort_keys=True) if before_docs else "",
+            after=yaml.safe_dump_all(after_docs, sort_keys=True),
+        )
+    module.exit_json(**out)
+
+
+if __name__ == "__main__":
+    main()
