@@ -1,0 +1,406 @@
+# -*- coding: utf-8 -*-
+# Copyright: private_ai platform team
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Smoke test of an OpenAI-compatible (vLLM) endpoint: health, model list, one chat completion.
+
+Standard library plus ansible.module_utils.urls only, so it runs in any execution environment.
+
+Metric definitions (the ones vLLM's ``benchmark_serving`` uses):
+- ``ttft_seconds``: from just before the request is sent until the first streamed chunk whose
+  ``delta.content`` is non-empty (vLLM sends the role first with empty content: not a token).
+- ``latency_seconds``: from just before the request is sent until the response is complete.
+- ``output_tokens``: ``usage.completion_tokens`` when the server reports usage (we ask with
+  ``stream_options.include_usage``), otherwise the number of chunks that carried content.
+- ``tokens_per_second``: ``output_tokens / (latency_seconds - ttft_seconds)``, the decode rate
+  after the first token; in non-streaming mode TTFT is unknown and it is
+  ``output_tokens / latency_seconds``.
+- ``tpot_seconds``: ``(latency_seconds - ttft_seconds) / (output_tokens - 1)``, vLLM's time per
+  output token excluding the first.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import http.client
+import json
+import random
+import re
+import socket
+import ssl
+import time
+from urllib.error import HTTPError, URLError
+
+from ansible.module_utils.urls import Request, make_context
+
+# Statuses that mean "not yet" rather than "wrong": rate limiting, the model still loading
+# (vLLM and KServe answer 503), and gateways/routes in front of a pod that is not up yet.
+RETRY_STATUSES = frozenset((429, 502, 503, 504))
+BODY_EXCERPT = 300
+BACKOFF_BASE = 0.25
+BACKOFF_MAX = 5.0
+
+
+class EndpointError(Exception):
+    """A failure of the smoke test; str() is one sentence for the operator, never a secret."""
+
+    def __init__(self, msg, status=None, body=None, attempts=0):
+        super(EndpointError, self).__init__(msg)
+        self.status = status
+        self.body = body
+        self.attempts = attempts
+
+
+class _Transient(Exception):
+    """An attempt that may succeed later (connection refused, 429/502/503/504)."""
+
+    def __init__(self, what, status=None, body=None, retry_after=None):
+        super(_Transient, self).__init__(what)
+        self.status = status
+        self.body = body
+        self.retry_after = retry_after
+
+
+def base_url(url):
+    """Normalise an endpoint URL to its root: strip trailing slashes and a trailing /v1."""
+    url = url.rstrip("/")
+    if url.endswith("/v1"):
+        url = url[:-3]
+    return url
+
+
+def excerpt(body, secret=None, limit=BODY_EXCERPT):
+    """First `limit` characters of a response body on one line, with `secret` masked."""
+    if body is None:
+        return ""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if secret:
+        body = body.replace(secret, "********")
+    body = " ".join(body.split())
+    return body if len(body) <= limit else body[:limit] + "..."
+
+
+def backoff_delay(attempt, rng=random, base=BACKOFF_BASE, cap=BACKOFF_MAX):
+    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**attempt))."""
+    return rng.uniform(0, min(cap, base * (2 ** attempt)))
+
+
+def iter_sse_data(lines):
+    """Yield the ``data:`` payloads of a Server-Sent Events stream given as an iterable of lines.
+
+    Multi-line data fields are joined with newlines as the SSE specification says; comments
+    (``:``) and other fields (``event:``, ``id:``) are skipped. The terminating ``[DONE]``
+    is yielded like any other payload so callers can tell a complete stream from a cut one.
+    """
+    data = []
+    for raw in lines:
+        line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        line = line.rstrip("\r\n")
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            data.append(value)
+    if data:
+        yield "\n".join(data)
+
+
+def chunk_content(chunk):
+    """Text carried by one chat.completion.chunk (or text_completion) object, '' when none."""
+    parts = []
+    for choice in chunk.get("choices") or []:
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            text = delta.get("content")
+        else:
+            text = choice.get("text")
+        if text:
+            parts.append(text)
+    return "".join(parts)
+
+
+def derive_metrics(t_latency, t_first, output_tokens):
+    """Rates from raw timings; see the module docstring for the definitions."""
+    metrics = {"latency_seconds": round(t_latency, 6), "ttft_seconds": None,
+               "tokens_per_second": None, "tpot_seconds": None}
+    if t_first is not None:
+        metrics["ttft_seconds"] = round(t_first, 6)
+        decode = t_latency - t_first
+        if output_tokens and decode > 0:
+            metrics["tokens_per_second"] = round(output_tokens / decode, 3)
+        if output_tokens and output_tokens > 1:
+            metrics["tpot_seconds"] = round(decode / (output_tokens - 1), 6)
+    elif output_tokens and t_latency > 0:
+        metrics["tokens_per_second"] = round(output_tokens / t_latency, 3)
+    return metrics
+
+
+class StreamResult(object):
+    """Accumulates a streamed chat completion and the time its first content arrived."""
+
+    def __init__(self, t0, clock):
+        self.t0 = t0
+        self.clock = clock
+        self.t_first = None
+        self.content = []
+        self.chunks_with_content = 0
+        self.usage = None
+        self.finish_reason = None
+        self.done = False
+
+    def feed(self, payload):
+        if payload.strip() == "[DONE]":
+            self.done = True
+            return
+        try:
+            chunk = json.loads(payload)
+        except ValueError:
+            raise EndpointError("The stream sent a data line that is not JSON: %s."
+                                % excerpt(payload, limit=120))
+        if not isinstance(chunk, dict):
+            return
+        if chunk.get("error"):
+            raise EndpointError("The stream reported an error: %s." % excerpt(json.dumps(chunk["error"])))
+        text = chunk_content(chunk)
+        if text:
+            if self.t_first is None:
+                self.t_first = self.clock() - self.t0
+            self.content.append(text)
+            self.chunks_with_content += 1
+        for choice in chunk.get("choices") or []:
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+
+
+class ChatProbe(object):
+    """Runs the smoke test against one endpoint until `timeout` seconds have passed.
+
+    `clock` and `sleep` are injectable so the retry logic is testable without waiting.
+    """
+
+    def __init__(self, url, model, messages, max_tokens=32, stream=True, token=None,
+                 ca_path=None, validate_certs=True, timeout=300.0, extra_body=None,
+                 clock=time.monotonic, sleep=time.sleep, rng=None):
+        self.root = base_url(url)
+        self.model = model
+        self.messages = messages
+        self.max_tokens = max_tokens
+        self.stream = stream
+        self.token = token
+        self.extra_body = extra_body or {}
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.deadline = clock() + timeout
+        self.timeout = timeout
+        self.attempts = 0
+        self.t_sent = None
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = "Bearer %s" % token
+        # One TLS context for all requests: building it loads the CA store (~50 ms), which
+        # would otherwise land inside every measured time to first token.
+        context = make_context(cafile=ca_path, validate_certs=validate_certs)
+        self.request = Request(headers=headers, validate_certs=validate_certs, ca_path=ca_path,
+                               context=context, follow_redirects="safe",
+                               http_agent="private_ai.llm_serving")
+
+    def remaining(self):
+        return self.deadline - self.clock()
+
+    # -- transport -------------------------------------------------------------------------
+    def _open(self, method, path, body=None):
+        """One HTTP attempt; returns the open response or raises _Transient / EndpointError."""
+        url = self.root + path
+        left = self.remaining()
+        if left <= 0:
+            raise _Transient("the deadline passed before the request was sent")
+        data = None
+        headers = {}
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        self.attempts += 1
+        self.t_sent = self.clock()  # per attempt: time spent in earlier retries is not latency
+        try:
+            return self.request.open(method, url, data=data, headers=headers, timeout=max(left, 0.5))
+        except HTTPError as err:
+            text = _read_quietly(err)
+            if err.code in RETRY_STATUSES:
+                raise _Transient("HTTP %d" % err.code, status=err.code, body=text,
+                                 retry_after=_retry_after(err))
+            raise EndpointError("%s %s returned HTTP %d: %s" % (
+                method, url, err.code, excerpt(text, self.token) or err.reason),
+                status=err.code, body=excerpt(text, self.token))
+        except URLError as err:
+            reason = err.reason
+            if isinstance(reason, (ssl.SSLError, ssl.CertificateError)):
+                raise EndpointError("%s %s failed TLS verification: %s (set ca_path to the CA "
+                                    "bundle that signed the endpoint)." % (method, url, reason))
+            raise _Transient("%s" % (reason,))
+        except (socket.timeout, ConnectionError, OSError) as err:
+            if isinstance(err, (ssl.SSLError, ssl.CertificateError)):
+                raise EndpointError("%s %s failed TLS verification: %s." % (method, url, err))
+            raise _Transient("%s" % (err,))
+
+    def call(self, method, path, body=None, handler=None):
+        """Retry one request on transient failures until the deadline, then fail once."""
+        url = self.root + path
+        tries = 0
+        last = None
+        while True:
+            try:
+                resp = self._open(method, path, body)
+                try:
+                    return handler(resp) if handler else resp.read()
+                finally:
+                    resp.close()
+            except _Transient as err:
+                last = err
+            except (socket.timeout, ConnectionError, http.client.HTTPException) as err:  # cut mid-response
+                last = _Transient("connection lost while reading the response: %s" % err)
+            tries += 1
+            delay = backoff_delay(tries, self.rng)
+            if last.retry_after is not None:
+                delay = max(delay, min(last.retry_after, BACKOFF_MAX * 2))
+            left = self.remaining()
+            if left > 0.05:
+                self.sleep(min(delay, left))
+            if self.remaining() <= 0.05:
+                what = ("HTTP %d: %s" % (last.status, excerpt(last.body, self.token))
+                        if last.status else str(last))
+                raise EndpointError(
+                    "%s %s did not succeed within the %g s deadline after %d attempt(s); "
+                    "last answer: %s" % (method, url, self.timeout, tries, what.rstrip(": ")),
+                    status=last.status, body=excerpt(last.body, self.token), attempts=tries)
+
+    # -- the three checks ------------------------------------------------------------------
+    def health(self):
+        self.call("GET", "/health")
+        return 200
+
+    def models(self):
+        raw = self.call("GET", "/v1/models")
+        try:
+            data = json.loads(raw)
+            served = [m.get("id") for m in data.get("data", []) if isinstance(m, dict)]
+        except (ValueError, AttributeError):
+            raise EndpointError("GET %s/v1/models did not return an OpenAI model list: %s"
+                                % (self.root, excerpt(raw, self.token)))
+        if self.model not in served:
+            raise EndpointError("GET %s/v1/models does not list the model %r; it serves %s."
+                                % (self.root, self.model, ", ".join(map(str, served)) or "nothing"))
+        return served
+
+    def chat(self):
+        body = dict(self.extra_body)
+        body.update({"model": self.model, "messages": self.messages, "max_tokens": self.max_tokens,
+                     "stream": self.stream})
+        if self.stream:
+            body["stream_options"] = {"include_usage": True}
+        state = {}
+
+        def read_stream(resp):
+            result = StreamResult(self.t_sent, self.clock)
+            for payload in iter_sse_data(_lines(resp)):
+                result.feed(payload)
+                if result.done:
+                    break
+            state["t_end"] = self.clock()
+            if not result.done and not result.content:
+                raise _Transient("the stream ended before any content or [DONE]")
+            return result
+
+        def read_json(resp):
+            raw = resp.read()
+            state["t_end"] = self.clock()
+            return raw
+
+        out = self.call("POST", "/v1/chat/completions", body,
+                        read_stream if self.stream else read_json)
+        latency = state["t_end"] - self.t_sent
+        if self.stream:
+            content = "".join(out.content)
+            usage = out.usage or {}
+            tokens = usage.get("completion_tokens")
+            source = "usage" if tokens is not None else "chunks"
+            if tokens is None:
+                tokens = out.chunks_with_content
+            result = derive_metrics(latency, out.t_first, tokens)
+            finish = out.finish_reason
+        else:
+            try:
+                data = json.loads(out)
+                choice = (data.get("choices") or [{}])[0]
+                content = (choice.get("message") or {}).get("content") or choice.get("text") or ""
+                usage = data.get("usage") or {}
+                finish = choice.get("finish_reason")
+            except (ValueError, AttributeError, IndexError):
+                raise EndpointError("POST %s/v1/chat/completions did not return a chat completion: %s"
+                                    % (self.root, excerpt(out, self.token)))
+            tokens = usage.get("completion_tokens")
+            source = "usage" if tokens is not None else "words"
+            if tokens is None:
+                tokens = len(content.split())
+            result = derive_metrics(latency, None, tokens)
+        result.update({"content": content, "output_tokens": tokens,
+                       "prompt_tokens": usage.get("prompt_tokens"), "finish_reason": finish,
+                       "output_tokens_source": source})
+        return result
+
+
+def _lines(resp):
+    while True:
+        line = resp.readline()
+        if not line:
+            return
+        yield line
+
+
+def _read_quietly(err):
+    try:
+        return err.read()
+    except Exception:  # the body of an error is a courtesy; the status is what matters
+        return b""
+
+
+def _retry_after(err):
+    try:
+        value = err.headers.get("Retry-After") if err.headers else None
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def run_smoke_test(url, model, messages, expect=None, check_health=True, **kwargs):
+    """Health, model list and one chat completion against `url`; returns the module result.
+
+    Raises EndpointError with one sentence on the first permanent failure or when the deadline
+    passes; the token never appears in the message.
+    """
+    probe = ChatProbe(url, model, messages, **kwargs)
+    result = {"url": probe.root, "model": model, "stream": probe.stream}
+    try:
+        if check_health:
+            result["health_status"] = probe.health()
+        result["served_models"] = probe.models()
+        result.update(probe.chat())
+    except EndpointError as err:
+        err.attempts = probe.attempts
+        raise
+    result["attempts"] = probe.attempts
+    if expect is not None and not re.search(expect, result["content"]):
+        raise EndpointError("The answer of %r at %s does not match expect %r: %s"
+                            % (model, probe.root, expect, excerpt(result["content"], limit=200)),
+                            attempts=probe.attempts)
+    return result

@@ -1,0 +1,259 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: private_ai platform team
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: chat_completion
+short_description: Smoke-test an OpenAI-compatible (vLLM) endpoint and measure its latency
+version_added: 0.1.0
+description:
+  - Checks one endpoint the way a client uses it. C(GET /health) must answer 200,
+    C(GET /v1/models) must list O(model), and C(POST /v1/chat/completions) must return an answer,
+    streamed as Server-Sent Events by default.
+  - Measures, with the definitions of vLLM's benchmark tools, the time to first token (the
+    first streamed chunk with non-empty content), the total latency, the output tokens (from the
+    server's C(usage), else the number of content chunks) and the decode rate in tokens per second.
+  - Connection errors and HTTP 429, 502, 503 and 504 (model still loading, rate limited, route not
+    ready) are retried with exponential backoff and jitter until O(timeout) has passed; then, or on
+    any other HTTP error, the module fails once with the status and an excerpt of the body.
+  - The module only reads; it makes no change and runs in check mode too.
+author:
+  - private_ai platform team
+options:
+  url:
+    description:
+      - Base URL of the endpoint, for example the InferenceService C(status.url) or
+        C(status.address.url). A trailing C(/v1) is accepted and removed.
+    type: str
+    required: true
+  model:
+    description:
+      - The served model name (for an InferenceService on the vLLM runtime, its name).
+    type: str
+    required: true
+  prompt:
+    description:
+      - The user message to send. Mutually exclusive with O(messages).
+    type: str
+  messages:
+    description:
+      - Full chat messages (list of C({role, content}) dicts). Mutually exclusive with O(prompt).
+    type: list
+    elements: dict
+  max_tokens:
+    description:
+      - Maximum number of tokens to generate.
+    type: int
+    default: 32
+  stream:
+    description:
+      - Stream the answer (SSE) and measure time to first token. With V(false) the time to first
+        token is not measurable and is returned as null.
+    type: bool
+    default: true
+  expect:
+    description:
+      - Regular expression (Python C(re.search)) the answer must match.
+    type: str
+  token:
+    description:
+      - Bearer token sent as C(Authorization) header, for endpoints with authentication enabled
+        (C(security.opendatahub.io/enable-auth)).
+    type: str
+  ca_path:
+    description:
+      - PEM CA bundle used to verify the endpoint's TLS certificate.
+    type: path
+  validate_certs:
+    description:
+      - Verify the endpoint's TLS certificate.
+    type: bool
+    default: true
+  timeout:
+    description:
+      - Deadline in seconds for the whole test, retries included.
+    type: float
+    default: 300
+  check_health:
+    description:
+      - Call C(GET /health) first. Turn off for gateways that do not route it.
+    type: bool
+    default: true
+  extra_body:
+    description:
+      - Additional fields merged into the chat completion request (for example C(temperature)).
+        O(model), O(messages), O(max_tokens) and O(stream) take precedence.
+    type: dict
+    default: {}
+notes:
+  - Uses only the Python standard library and C(ansible.module_utils.urls).
+  - "O(token) is never written to the result, warnings or failure messages; response bodies
+    quoted in failures have it masked."
+"""
+
+EXAMPLES = r"""
+- name: Smoke-test a model and measure time to first token
+  private_ai.llm_serving.chat_completion:
+    url: "{{ isvc.url }}"
+    model: mistral-24b-bf16
+    prompt: Say hello in one short sentence.
+    max_tokens: 32
+    expect: "(?i)hello"
+    token: "{{ llm_serving_endpoint_token | default(omit) }}"
+    ca_path: /etc/pki/tls/certs/ingress-ca.pem
+    timeout: 600
+  register: smoke
+
+- name: Non-streaming request with full messages
+  private_ai.llm_serving.chat_completion:
+    url: http://127.0.0.1:20001
+    model: devstral-24b
+    stream: false
+    messages:
+      - role: system
+        content: You are terse.
+      - role: user
+        content: Name one prime number.
+"""
+
+RETURN = r"""
+url:
+  description: The endpoint base URL that was tested.
+  returned: always
+  type: str
+  sample: https://mistral-24b-bf16-private-ai.apps.example.com
+model:
+  description: The model name requested.
+  returned: always
+  type: str
+stream:
+  description: Whether the answer was streamed.
+  returned: always
+  type: bool
+health_status:
+  description: HTTP status of C(GET /health) (200), when O(check_health) is true.
+  returned: when check_health
+  type: int
+served_models:
+  description: Model ids listed by C(GET /v1/models).
+  returned: success
+  type: list
+  elements: str
+ttft_seconds:
+  description: Time to first token, from sending the request to the first chunk with content; null when not streaming.
+  returned: success
+  type: float
+  sample: 0.1512
+latency_seconds:
+  description: Time from sending the request to the end of the answer.
+  returned: success
+  type: float
+output_tokens:
+  description: Generated tokens, from C(usage.completion_tokens) (see RV(output_tokens_source)).
+  returned: success
+  type: int
+output_tokens_source:
+  description: Where RV(output_tokens) came from, C(usage), C(chunks) (counted content chunks) or C(words).
+  returned: success
+  type: str
+prompt_tokens:
+  description: Prompt tokens from C(usage), null when the server did not report usage.
+  returned: success
+  type: int
+tokens_per_second:
+  description:
+    - Decode rate, RV(output_tokens) / (RV(latency_seconds) - RV(ttft_seconds)); when not streaming,
+      RV(output_tokens) / RV(latency_seconds).
+  returned: success
+  type: float
+tpot_seconds:
+  description: Time per output token after the first, (latency - ttft) / (output_tokens - 1), as vLLM's benchmarks define it.
+  returned: success
+  type: float
+finish_reason:
+  description: The finish reason of the answer (C(stop), C(length)).
+  returned: success
+  type: str
+content:
+  description: The generated answer.
+  returned: success
+  type: str
+attempts:
+  description: HTTP requests made, retries included.
+  returned: always
+  type: int
+status:
+  description: HTTP status of the failing request.
+  returned: failure
+  type: int
+body_excerpt:
+  description: First 300 characters of the failing response body, token masked.
+  returned: failure
+  type: str
+"""
+
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.openai_client import (
+    EndpointError,
+    run_smoke_test,
+)
+
+
+def argument_spec():
+    return dict(
+        url=dict(type="str", required=True),
+        model=dict(type="str", required=True),
+        prompt=dict(type="str"),
+        messages=dict(type="list", elements="dict"),
+        max_tokens=dict(type="int", default=32),
+        stream=dict(type="bool", default=True),
+        expect=dict(type="str"),
+        token=dict(type="str", no_log=True),
+        ca_path=dict(type="path"),
+        validate_certs=dict(type="bool", default=True),
+        timeout=dict(type="float", default=300),
+        check_health=dict(type="bool", default=True),
+        extra_body=dict(type="dict", default={}),
+    )
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        mutually_exclusive=[("prompt", "messages")],
+        required_one_of=[("prompt", "messages")],
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["max_tokens"] < 1:
+        module.fail_json(msg="max_tokens must be at least 1, got %d." % p["max_tokens"])
+    if p["timeout"] <= 0:
+        module.fail_json(msg="timeout must be a positive number of seconds, got %s." % p["timeout"])
+    if p["expect"] is not None:
+        try:
+            re.compile(p["expect"])
+        except re.error as err:
+            module.fail_json(msg="expect is not a valid regular expression (%s): %r." % (err, p["expect"]))
+    messages = p["messages"] or [{"role": "user", "content": p["prompt"]}]
+    try:
+        result = run_smoke_test(
+            p["url"], p["model"], messages, expect=p["expect"], check_health=p["check_health"],
+            max_tokens=p["max_tokens"], stream=p["stream"], token=p["token"], ca_path=p["ca_path"],
+            validate_certs=p["validate_certs"], timeout=p["timeout"], extra_body=p["extra_body"])
+    except EndpointError as err:
+        module.fail_json(msg=str(err), url=p["url"], model=p["model"], status=err.status,
+                         body_excerpt=err.body, attempts=err.attempts)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: private_ai platform team
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: inference_service_wait
+short_description: Wait for KServe InferenceServices to be ready, with one watch, and say why not
+version_added: 0.1.0
+description:
+  - Waits for all InferenceServices named in O(names) and/or matching O(label_selector) in one
+    namespace, at once, with one LIST and then one WATCH from its resourceVersion (no polling).
+    The watch is resumed after dropped connections and apiserver restarts (with backoff, within
+    O(timeout)) and re-listed when the apiserver answers 410 Gone.
+  - An InferenceService is ready when its C(Ready) condition is C(True) and
+    C(status.observedGeneration) equals C(metadata.generation); a Ready left over from an older
+    generation is not ready (nor is one whose condition carries an older C(observedGeneration)).
+  - With O(fail_fast), the module fails as soon as an InferenceService is terminally failed at its
+    current generation (C(modelStatus.transitionStatus) C(BlockedByFailedLoad) or C(InvalidSpec),
+    or a model state C(FailedToLoad) with C(lastFailureInfo)).
+  - On failure or timeout, RV(msg) has one sentence per InferenceService that is not ready and
+    RV(diagnostics) what a person needs to act on it - conditions, modelStatus and
+    lastFailureInfo, predictor pods (phase, scheduling gates, container waiting reasons, last
+    termination message), recent Warning events (for example C(FailedScheduling ... Insufficient
+    nvidia.com/gpu)) and Kueue Workloads with their messages.
+  - An InferenceService that does not exist yet is waited for until it appears.
+  - The module only reads and runs the same in check mode.
+author:
+  - private_ai platform team
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+options:
+  namespace:
+    description:
+      - Namespace of the InferenceServices.
+    type: str
+    required: true
+  names:
+    description:
+      - Names of the InferenceServices to wait for. At least one of O(names) and
+        O(label_selector) is required; with both, the named ones must also match the selector.
+    type: list
+    elements: str
+    default: []
+  label_selector:
+    description:
+      - Label selector (C(key=value,...)). Without O(names), every InferenceService matching it is
+        waited for, and at least one must exist.
+    type: str
+  timeout:
+    description:
+      - Seconds to wait for all of them to be ready.
+    type: float
+    default: 1200
+  fail_fast:
+    description:
+      - Fail as soon as one InferenceService is terminally failed, without waiting for O(timeout).
+    type: bool
+    default: true
+requirements:
+  - kubernetes >= 24.2.0
+notes:
+  - Needs C(list) and C(watch) on C(inferenceservices.serving.kserve.io) in O(namespace); the
+    diagnostics also read pods, events and C(workloads.kueue.x-k8s.io) there when allowed (what
+    cannot be read is listed in C(diagnostic_errors)).
+"""
+
+EXAMPLES = r"""
+- name: Wait for every model of the plan at once
+  private_ai.llm_serving.inference_service_wait:
+    namespace: private-ai
+    names: "{{ llm_serving_models | map(attribute='name') | list }}"
+    timeout: 1800
+  register: llm_serving_inference_services_wait
+
+- name: Wait for everything this collection deployed
+  private_ai.llm_serving.inference_service_wait:
+    namespace: private-ai
+    label_selector: app.kubernetes.io/managed-by=private-ai-llm-serving
+"""
+
+RETURN = r"""
+inference_services:
+  description: One entry per InferenceService waited for, in the order of O(names).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: InferenceService name.
+      type: str
+    ready:
+      description: Whether it is ready at the current generation.
+      type: bool
+    url:
+      description: C(status.url), the external URL (a Route when exposed).
+      type: str
+    internal_url:
+      description: C(status.address.url), the cluster-internal URL.
+      type: str
+    seconds_to_ready:
+      description: Seconds from the start of the wait until it was seen ready (0 if it already was); null when not ready.
+      type: float
+    generation:
+      description: C(metadata.generation) that was seen ready.
+      type: int
+    observed_generation:
+      description: C(status.observedGeneration) last seen.
+      type: int
+  sample:
+    - name: mistral-24b-fp8
+      ready: true
+      url: https://mistral-24b-fp8-private-ai.apps.example.com
+      internal_url: http://mistral-24b-fp8-predictor.private-ai.svc.cluster.local
+      seconds_to_ready: 212.4
+      generation: 1
+      observed_generation: 1
+elapsed:
+  description: Seconds the wait took.
+  returned: always
+  type: float
+watch:
+  description: How the wait talked to the apiserver (evidence that it is one watch, not polling).
+  returned: always
+  type: dict
+  contains:
+    list_requests:
+      description: LIST requests of InferenceServices (1, plus one per 410 Gone).
+      type: int
+    watch_requests:
+      description: WATCH requests (1, plus one per reconnect or server-side watch timeout).
+      type: int
+    reconnects:
+      description: Dropped connections or apiserver outages that were resumed.
+      type: int
+    relists:
+      description: Re-lists after 410 Gone.
+      type: int
+    events:
+      description: Watch events received.
+      type: int
+diagnostics:
+  description: Per InferenceService that is not ready, what was last seen and why.
+  returned: failure
+  type: list
+  elements: dict
+  sample:
+    - name: mistral-24b-bf16
+      exists: true
+      ready: false
+      reason: "Ready is False (PredictorNotReady)"
+      conditions: [{type: Ready, status: "False", reason: PredictorNotReady}]
+      pods:
+        - name: mistral-24b-bf16-predictor-7d9f-abcde
+          phase: Pending
+          scheduling_gates: []
+          unschedulable: "Unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+      events: [{object: Pod/mistral-24b-bf16-predictor-7d9f-abcde, reason: FailedScheduling, message: "...", count: 4}]
+      kueue_workloads: []
+      last_failure_info: null
+"""
+
+import traceback
+
+from ansible_collections.kubernetes.core.plugins.module_utils.ansiblemodule import AnsibleModule
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_diagnostics import (
+    Diagnostics,
+    explain,
+)
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_wait import (
+    KubeTransport,
+    Waiter,
+    WaitError,
+    summary,
+)
+
+
+def argument_spec():
+    spec = dict(AUTH_ARG_SPEC)
+    spec.update(
+        namespace=dict(type="str", required=True),
+        names=dict(type="list", elements="str", default=[]),
+        label_selector=dict(type="str"),
+        timeout=dict(type="float", default=1200),
+        fail_fast=dict(type="bool", default=True),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=argument_spec(),
+                              supports_check_mode=True, check_pyyaml=False)
+    p = module.params
+    if not p["names"] and not p["label_selector"]:
+        module.fail_json(msg="Give names and/or label_selector: nothing to wait for in namespace %s."
+                         % p["namespace"])
+    if p["timeout"] <= 0:
+        module.fail_json(msg="timeout must be a positive number of seconds, got %s." % p["timeout"])
+    try:
+        client = get_api_client(module)
+    except CoreException as exc:
+        module.fail_json(msg="Cannot connect to the cluster: %s" % exc)
+    transport = KubeTransport(client.client)
+    waiter = Waiter(transport, p["namespace"], names=p["names"], label_selector=p["label_selector"],
+                    timeout=p["timeout"], fail_fast=p["fail_fast"])
+    try:
+        outcome = waiter.run()
+    except WaitError as exc:
+        module.fail_json(msg="Cannot watch InferenceServices in namespace %s: %s" % (p["namespace"], exc),
+                         exception=traceback.format_exc())
+    stats = dict(transport.stats, **waiter.stats)
+    isvcs = [summary(n, outcome["objects"].get(n), outcome["ready_at"].get(n)) for n in outcome["targets"]]
+    result = dict(changed=False, inference_services=isvcs, elapsed=outcome["elapsed"], watch=stats)
+    if outcome["ready"]:
+        module.exit_json(**result)
+
+    diag = Diagnostics(transport, p["namespace"])
+    diagnostics = [diag.collect(n, outcome["objects"].get(n)) for n in outcome["targets"]
+                   if n not in outcome["ready_at"]]
+    if not outcome["targets"]:
+        msg = ("No InferenceService in namespace %s matches label selector %r (waited %.0f s)."
+               % (p["namespace"], p["label_selector"], outcome["elapsed"]))
+    else:
+        failing = [d for d in diagnostics if d["name"] in outcome["failed"]] if outcome["failed"] else diagnostics
+        head = ("%d of %d InferenceServices failed terminally: " % (len(failing), len(outcome["targets"]))
+                if outcome["failed"] and not outcome["timed_out"] else
+                "%d of %d InferenceServices not ready after %.0f s: " % (
+                    len(diagnostics), len(outcome["targets"]), outcome["elapsed"]))
+        msg = head + " ".join(explain(d, p["namespace"], outcome["elapsed"]) for d in failing)
+    module.fail_json(msg=msg, diagnostics=diagnostics, **result)
+
+
+if __name__ == "__main__":
+    main()
