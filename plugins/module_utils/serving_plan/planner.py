@@ -1,0 +1,160 @@
+# -*- coding: utf-8 -*-
+# Copyright: private_ai.llm_serving contributors
+# Apache License 2.0 (see LICENSE)
+"""The serving plan of a whole models list: inputs, checkpoints, per-model checks, packing, quota."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import checkpoint as ckpt_mod
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import inputs
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.catalog import (
+    DEFAULT_FLAVOR, load_catalog)
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.checks import ModelPlanner
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.packing import pack_all
+
+try:
+    import boto3
+    from botocore.config import Config as BotoConfig
+    from botocore.exceptions import BotoCoreError, ClientError
+    HAS_BOTO3 = True
+    BOTO3_IMPORT_ERROR = None
+except ImportError as e:  # pragma: no cover - depends on the controller
+    HAS_BOTO3 = False
+    BOTO3_IMPORT_ERROR = e
+    BotoCoreError = ClientError = Exception
+
+
+def s3_problem(s3, models):
+    """Why S3 cannot be read (None when it can, or when no model needs it)."""
+    if not any(m["weights"]["source"] == "s3" for m in models):
+        return None
+    if not HAS_BOTO3:
+        return "the boto3 Python library is missing on the host running the plan (pip install boto3)."
+    if not (s3.get("access_key") and s3.get("secret_key")):
+        return ("no S3 credentials; set llm_serving_s3_access_key and llm_serving_s3_secret_key "
+                "(or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment).")
+    return None
+
+
+def s3_client(s3):
+    """A boto3 S3 client for MinIO or AWS from the module's ``s3`` option."""
+    verify = s3.get("validate_certs", True)
+    if verify and s3.get("ca_bundle"):
+        verify = s3["ca_bundle"]
+    return boto3.client(
+        "s3",
+        endpoint_url=s3.get("endpoint_url") or None,
+        aws_access_key_id=s3.get("access_key"),
+        aws_secret_access_key=s3.get("secret_key"),
+        region_name=s3.get("region") or "us-east-1",
+        verify=verify,
+        config=BotoConfig(s3={"addressing_style": "path"}, retries={"max_attempts": 5, "mode": "standard"},
+                          connect_timeout=10, read_timeout=30),
+    )
+
+
+def read_checkpoint(model, client_factory):
+    """Read one model's checkpoint from its local directory or its S3 prefix."""
+    w = model["weights"]
+    if w["source"] == "local":
+        return ckpt_mod.read_local(os.path.expanduser(w["local_dir"]))
+    try:
+        return ckpt_mod.read_s3(client_factory(), w["bucket"], w["path"])
+    except (BotoCoreError, ClientError) as e:
+        raise ckpt_mod.CheckpointError("cannot read s3://%s/%s/ (%s)." % (w["bucket"], w["path"], e))
+
+
+def build_plan(models, catalog_override=None, s3=None, flavor=DEFAULT_FLAVOR, client_factory=None):
+    """Plan a models list. Returns (plan, errors, warnings); nothing is changed anywhere.
+
+    ``client_factory`` returns an S3 client (tests pass a fake); by default a boto3 client is
+    built from ``s3`` on first use.
+    """
+    s3 = dict(s3 or {})
+    warnings = []
+    try:
+        catalog = load_catalog(catalog_override)
+    except ValueError as e:
+        return None, [str(e)], warnings
+    normalized = [inputs.normalize(m, s3.get("bucket") or "models") for m in models]
+    problem = None if client_factory else s3_problem(s3, normalized)
+    errors = inputs.validate(normalized, catalog, problem)
+    if errors:
+        return None, errors, warnings
+    if client_factory is None:
+        cache = {}
+
+        def client_factory():
+            if "client" not in cache:
+                cache["client"] = s3_client(s3)
+            return cache["client"]
+
+    entries = {}
+    for m in normalized:
+        try:
+            ckpt = read_checkpoint(m, client_factory)
+        except ckpt_mod.CheckpointError as e:
+            errors.append("%s: %s" % (m["name"], e))
+            continue
+        planner = ModelPlanner(m, ckpt, catalog, flavor)
+        entry = planner.plan()
+        errors.extend(planner.errors)
+        warnings.extend(planner.warnings)
+        if entry is not None:
+            entry["ok"] = not planner.errors
+            entries[m["name"]] = entry
+    nodes, layout = pack_all(entries, catalog)
+    for itype, node_list in layout.items():
+        for idx, node in enumerate(node_list):
+            if node["gpus_free"]:
+                warnings.append("%s node %d of %d has %d of %d GPUs unused (%s); another model with %d GPU(s) "
+                                "would run there at no extra cost."
+                                % (itype, idx + 1, len(node_list), node["gpus_free"],
+                                   catalog["instance_types"][itype]["gpus"], ", ".join(node["replicas"]),
+                                   node["gpus_free"]))
+    quota = {}
+    for name in sorted(entries):
+        e = entries[name]
+        q = quota.setdefault(e["flavor"], {"nvidia.com/gpu": 0, "cpu": 0, "memory": 0})
+        q["nvidia.com/gpu"] += e["gpus"] * e["replicas"]
+        q["cpu"] += int(e["resources"]["cpu"]) * e["replicas"]
+        q["memory"] += int(e["resources"]["memory"][:-2]) * e["replicas"]
+    for q in quota.values():
+        q["memory"] = "%dGi" % q["memory"]
+    total_cost = sum(catalog["instance_types"][t]["hourly_cost"] * n for t, n in nodes.items())
+    plan = {
+        "models": entries,
+        "nodes": nodes,
+        "node_layout": layout,
+        "quota": quota,
+        "gpus_total": sum(e["gpus"] * e["replicas"] for e in entries.values()),
+        "hourly_cost_total": round(total_cost, 4),
+        "hourly_cost_unallocated": round(total_cost - sum(e["hourly_cost"] for e in entries.values()), 4),
+        "warnings": warnings,
+        "ok": not errors,
+    }
+    return plan, errors, warnings
+
+
+def table(plan):
+    """The plan as fixed-width lines for people (the preflight role prints them)."""
+    head = "%-22s %-13s %-12s %4s %3s %4s %7s %-8s %7s %7s %7s %7s %9s" % (
+        "model", "instance", "gpu", "gpus", "tp", "repl", "ctx", "kv", "weights", "kv_gib", "need", "usable", "$/h")
+    lines = [head, "-" * len(head)]
+    for name in sorted(plan["models"]):
+        e = plan["models"][name]
+        mem = e["memory"]
+        lines.append("%-22s %-13s %-12s %4d %3d %4d %7d %-8s %7.1f %7.1f %7.1f %7.1f %9.4f%s" % (
+            name[:22], e["instance_type"], e["gpu_product"][:12], e["gpus"], e["tensor_parallel_size"],
+            e["replicas"], e["max_model_len"], e["kv_cache_dtype"], mem["weights_gib"], mem["kv_cache_gib"],
+            mem["per_gpu_gib"], mem["usable_gib"], e["hourly_cost"], "" if e.get("ok", True) else "  REFUSED"))
+    lines.append("nodes: %s" % (", ".join("%s x%d" % (t, n) for t, n in sorted(plan["nodes"].items())) or "none"))
+    for flavor, q in sorted(plan["quota"].items()):
+        lines.append("quota %s: nvidia.com/gpu %d, cpu %d, memory %s" % (flavor, q["nvidia.com/gpu"], q["cpu"], q["memory"]))
+    lines.append("GPUs %d, $%.4f/hour (unallocated GPUs $%.4f/hour)" % (
+        plan["gpus_total"], plan["hourly_cost_total"], plan["hourly_cost_unallocated"]))
+    return lines

@@ -1,0 +1,211 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: private_ai.llm_serving contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: serving_plan
+short_description: Check that LLMs fit their GPUs and plan vLLM arguments, nodes, quota and cost
+version_added: 0.1.0
+description:
+  - Reads each model's C(config.json) and the size of its weights, from a local directory or an
+    S3 prefix, and checks the deployment before anything is touched.
+  - "Memory: weights / GPUs + a KV cache for one sequence of C(max_model_len) tokens + runtime
+    overhead must fit under C(gpu_memory_utilization) x GPU memory. A refusal names the numbers
+    and the fixes: a bigger GPU from the catalog, a higher tensor parallel size, an FP8 KV cache,
+    or the longest C(max_model_len) that fits."
+  - "Parallelism: tensor parallel size divides the attention and KV heads, a replica fits one
+    node, C(hardware.gpus) = tensor parallel x pipeline parallel."
+  - "Flags: C(max_model_len) at most the model's C(max_position_embeddings); no C(--quantization)
+    for a pre-quantized checkpoint (a C(quantization_config) in C(config.json)); an FP8 KV cache
+    only on compute capability 8.9 or more; Mistral-format flags only when Mistral's own files
+    (C(params.json), C(consolidated*.safetensors), C(tekken.json)) are present."
+  - Returns the vLLM arguments per model, GPU nodes per instance type (replicas packed first-fit
+    decreasing), the Kueue quota per resource flavor and the on-demand cost per hour.
+  - Only reads; check mode runs the same plan.
+author:
+  - private_ai.llm_serving contributors
+options:
+  models:
+    description:
+      - The models list, C(llm_serving_models) (see docs/models.md). The planner reads C(name),
+        C(weights), C(hardware), C(replicas) and C(vllm) of each entry; other keys are ignored.
+    type: list
+    elements: dict
+    required: true
+  catalog:
+    description:
+      - GPU catalog entries merged over the shipped one, as
+        C({gpu_products: {NAME: {memory_mib, compute_capability, fp8}}, instance_types: {NAME:
+        {gpu_product, gpus, vcpu, memory_gib, hourly_cost}}}).
+      - A field given replaces the shipped value; a new name must give every field; a name mapped
+        to null removes the entry.
+    type: dict
+    default: {}
+  s3:
+    description:
+      - Where the weights of models with C(weights.source=s3) are read.
+    type: dict
+    default: {}
+    suboptions:
+      endpoint_url:
+        description: S3 endpoint URL (MinIO); AWS S3 when unset.
+        type: str
+      bucket:
+        description: Bucket of models that do not set C(weights.bucket).
+        type: str
+        default: models
+      region:
+        description: S3 region.
+        type: str
+        default: us-east-1
+      access_key:
+        description: Access key; the environment variable E(AWS_ACCESS_KEY_ID) when unset.
+        type: str
+      secret_key:
+        description: Secret key; the environment variable E(AWS_SECRET_ACCESS_KEY) when unset.
+        type: str
+      ca_bundle:
+        description: CA bundle to verify the endpoint's certificate.
+        type: path
+      validate_certs:
+        description: Verify the endpoint's TLS certificate.
+        type: bool
+        default: true
+  flavor:
+    description:
+      - Kueue ResourceFlavor the GPU quota is planned in.
+    type: str
+    default: nvidia-gpu-flavor
+  fail_on_error:
+    description:
+      - Fail when any model is refused. With V(false), returns the plan of every model that could
+        be planned, with RV(errors) listing every problem (useful to explain a layout).
+    type: bool
+    default: true
+requirements:
+  - boto3 (only for models whose weights are in S3)
+notes:
+  - GPU memory in the catalog is what nodes report in C(nvidia.com/gpu.memory), for example
+    23034 MiB for an L4; prices are AWS on-demand us-east-1 and can be overridden with O(catalog).
+"""
+
+EXAMPLES = r"""
+- name: Plan the models list
+  private_ai.llm_serving.serving_plan:
+    models: "{{ llm_serving_models }}"
+    s3:
+      endpoint_url: "{{ llm_serving_s3_endpoint }}"
+      bucket: "{{ llm_serving_s3_bucket }}"
+      access_key: "{{ llm_serving_s3_access_key }}"
+      secret_key: "{{ llm_serving_s3_secret_key }}"
+  register: plan
+
+- name: Explain why a layout is refused, without failing
+  private_ai.llm_serving.serving_plan:
+    models:
+      - name: mistral-24b-fp8
+        weights: {source: local, local_dir: /models/Mistral-Small-24B-Instruct-2501-FP8-dynamic}
+        hardware: {instance_type: g6.4xlarge, gpus: 1}
+        vllm: {tensor_parallel_size: 1, max_model_len: 8192, kv_cache_dtype: fp8}
+    fail_on_error: false
+  register: explained
+
+- name: Price a different region
+  private_ai.llm_serving.serving_plan:
+    models: "{{ llm_serving_models }}"
+    catalog:
+      instance_types:
+        g6.12xlarge: {hourly_cost: 5.06}
+"""
+
+RETURN = r"""
+plan:
+  description:
+    - The plan. C(models) is keyed by model name; each has C(instance_type), C(gpu_product),
+      C(gpus), C(replicas), C(flavor), C(tensor_parallel_size), C(pipeline_parallel_size),
+      C(dtype), C(max_model_len), C(kv_cache_dtype), C(quantization), C(vllm_args), C(checkpoint),
+      C(memory) (GiB per GPU), C(resources) (cpu and memory requests), C(hourly_cost) and C(ok).
+    - C(nodes) maps instance type to nodes needed, C(node_layout) shows which replicas share a
+      node, C(quota) maps flavor to C(nvidia.com/gpu), C(cpu) and C(memory).
+    - Null when the inputs themselves are invalid.
+  returned: always
+  type: dict
+  sample:
+    models:
+      mistral-24b-bf16:
+        instance_type: g6.12xlarge
+        gpu_product: NVIDIA-L4
+        gpus: 4
+        replicas: 1
+        flavor: nvidia-gpu-flavor
+        vllm_args: ["--dtype=bfloat16", "--tensor-parallel-size=4", "--max-model-len=16384",
+                    "--gpu-memory-utilization=0.9"]
+        memory: {per_gpu_gib: 13.28, weights_gib: 10.98, kv_cache_gib: 0.62, overhead_gib: 1.67,
+                 usable_gib: 20.24}
+        hourly_cost: 4.6016
+    nodes: {g6.12xlarge: 2, g6e.xlarge: 1}
+    quota: {nvidia-gpu-flavor: {nvidia.com/gpu: 9, cpu: 27, memory: 144Gi}}
+    gpus_total: 9
+    hourly_cost_total: 11.0642
+errors:
+  description: Every problem found, one sentence each naming the model, the numbers and a fix.
+  returned: always
+  type: list
+  elements: str
+table:
+  description: The plan as fixed-width lines for people.
+  returned: when a plan was made
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback
+
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.planner import build_plan, table
+
+
+def argspec():
+    return dict(
+        models=dict(type="list", elements="dict", required=True),
+        catalog=dict(type="dict", default={}),
+        s3=dict(
+            type="dict",
+            default={},
+            apply_defaults=True,
+            options=dict(
+                endpoint_url=dict(type="str"),
+                bucket=dict(type="str", default="models"),
+                region=dict(type="str", default="us-east-1"),
+                access_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AWS_ACCESS_KEY_ID"])),
+                secret_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AWS_SECRET_ACCESS_KEY"])),
+                ca_bundle=dict(type="path"),
+                validate_certs=dict(type="bool", default=True),
+            ),
+        ),
+        flavor=dict(type="str", default="nvidia-gpu-flavor"),
+        fail_on_error=dict(type="bool", default=True),
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
+    p = module.params
+    plan, errors, warnings = build_plan(p["models"], p["catalog"], p["s3"], p["flavor"])
+    for w in warnings:
+        module.warn(w)
+    result = dict(changed=False, plan=plan, errors=errors)
+    if plan is not None:
+        result["table"] = table(plan)
+    if errors and p["fail_on_error"]:
+        msg = errors[0] if len(errors) == 1 else "%d problems: %s" % (len(errors), " | ".join(errors))
+        module.fail_json(msg=msg, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
