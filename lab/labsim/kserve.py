@@ -2,6 +2,7 @@
 Deployment/Service/Route, a vllm_sim per ready predictor, and the InferenceService status."""
 
 import json
+import time
 
 from kubernetes.client.rest import ApiException
 
@@ -43,6 +44,7 @@ class KServeController(kube.Controller):
         self.workloads = ctx.informer("workloads")
         self.sims = ctx.sims
         self.storage_ok = {}  # key -> (generation, uri)
+        self.ensured = {}  # (uid, exposed) -> monotonic time Service/Route were ensured
         self.isvcs.add_handler(lambda t, o: self.queue.add(kube.key_of(o)))
         self.runtimes.add_handler(self._on_runtime)
         for inf in (self.deps, self.pods):
@@ -166,6 +168,15 @@ class KServeController(kube.Controller):
         self.log.info("updated Deployment %s/%s", meta["namespace"], meta["name"])
 
     def _ensure_service_route(self, isvc, port):
+        exposed = (isvc["metadata"].get("labels") or {}).get(
+            "networking.kserve.io/visibility") == "exposed"
+        memo = (isvc["metadata"]["uid"], exposed)
+        if time.monotonic() - self.ensured.get(memo, -1e9) < 30:
+            return  # done recently; resync re-checks every 30 s
+        self._ensure_service_route_now(isvc, port, exposed)
+        self.ensured[memo] = time.monotonic()
+
+    def _ensure_service_route_now(self, isvc, port, exposed):
         ns = isvc["metadata"]["namespace"]
         svc = predictor.service(isvc, port)
         try:
@@ -173,8 +184,6 @@ class KServeController(kube.Controller):
         except ApiException as exc:
             if exc.status != 409:
                 raise
-        exposed = (isvc["metadata"].get("labels") or {}).get(
-            "networking.kserve.io/visibility") == "exposed"
         name = isvc["metadata"]["name"]
         if exposed:
             try:

@@ -8,6 +8,7 @@ puts the gate in the Deployment template. Messages follow Kueue's wording.
 
 from decimal import Decimal
 
+from kubernetes.client.rest import ApiException
 from kubernetes.utils import parse_quantity
 
 from . import kube, predictor
@@ -104,6 +105,7 @@ class KueueController(kube.Controller):
         self.cqs = ctx.informer("clusterqueues")
         self.lqs = ctx.informer("localqueues")
         self.pods = ctx.informer("predictor-pods")
+        self.admitted = {}  # workload uid -> admission we wrote
         for inf in self.informers():
             inf.add_handler(lambda t, o: self.queue.add(self.KEY))
 
@@ -133,10 +135,16 @@ class KueueController(kube.Controller):
                 continue
             if have is not None:  # shape changed: re-queue as a new workload
                 self._delete(have)
-            ours[ikey] = self.custom.create_namespaced_custom_object(
-                GROUP, VERSION, want["metadata"]["namespace"], "workloads", want)
-            self.log.info("created Workload %s/%s", want["metadata"]["namespace"],
-                          want["metadata"]["name"])
+            wmeta = want["metadata"]
+            try:
+                ours[ikey] = self.custom.create_namespaced_custom_object(
+                    GROUP, VERSION, wmeta["namespace"], "workloads", want)
+                self.log.info("created Workload %s/%s", wmeta["namespace"], wmeta["name"])
+            except ApiException as exc:
+                if exc.status != 409:  # 409: created by us a moment ago, cache behind
+                    raise
+                ours[ikey] = self.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, wmeta["namespace"], "workloads", wmeta["name"])
         self._admit(ours, queued)
 
     def _delete(self, wl):
@@ -152,8 +160,12 @@ class KueueController(kube.Controller):
         counts = {name: {"admitted": 0, "pending": 0} for name in cqs}
         lq_counts = {}
         pending = []
+        uids = {wl["metadata"]["uid"] for wl in ours.values()}
+        self.admitted = {u: a for u, a in self.admitted.items() if u in uids}
         for ikey, wl in ours.items():
-            adm = (wl.get("status") or {}).get("admission")
+            # what we admitted counts even while the cache still shows the workload pending
+            adm = (wl.get("status") or {}).get("admission") or self.admitted.get(
+                wl["metadata"]["uid"])
             if adm and adm.get("clusterQueue") in used:
                 for psa in adm.get("podSetAssignments") or []:
                     for res, qty in (psa.get("resourceUsage") or {}).items():
@@ -232,6 +244,7 @@ class KueueController(kube.Controller):
             "resourceUsage": {r: fmt_qty(need[r]) for r in flavors}}]},
             "conditions": conds}
         self._patch_status("workloads", wl, status)
+        self.admitted[wl["metadata"]["uid"]] = status["admission"]
         self.log.info("Workload %s admitted by ClusterQueue %s (%s)", kube.key_of(wl), cqname,
                       ", ".join("%s=%s" % (r, fmt_qty(need[r])) for r in sorted(flavors)))
 

@@ -7,9 +7,11 @@ as NVIDIA's GPU feature discovery sets them), and MachineSet status counts them.
 the Nodes Ready.
 """
 
+import calendar
 import os
 import random
 import string
+import time
 
 from . import kube
 
@@ -116,6 +118,7 @@ class MachineAPIController(kube.Controller):
         self.node_inf.add_handler(self._on_node)
         self.rng = random.SystemRandom()
         self.written = {}  # machine key -> last phase we wrote (the cache may lag behind)
+        self.expect = {}  # machineset key -> machine names created/deleted, not yet in the cache
 
     def informers(self):
         return [self.ms_inf, self.m_inf, self.node_inf]
@@ -144,16 +147,30 @@ class MachineAPIController(kube.Controller):
                     if m["metadata"]["namespace"] == ns
                     and m["metadata"].get("labels", {}).get(MACHINE_LABEL) == name]
         if ms is None:
+            self.expect.pop(key, None)
             for m in machines:  # owner refs would do it too; be quick about it
                 self._delete_machine(m)
+            return
+        names = {m["metadata"]["name"] for m in machines}
+        live_names = {m["metadata"]["name"] for m in machines
+                      if not m["metadata"].get("deletionTimestamp")}
+        exp = self.expect.setdefault(key, {"create": {}, "delete": {}})
+        t = time.monotonic()
+        exp["create"] = {n: d for n, d in exp["create"].items() if n not in names and d > t}
+        exp["delete"] = {n: d for n, d in exp["delete"].items() if n in live_names and d > t}
+        if exp["create"] or exp["delete"]:
+            self.queue.add(key, 0.2)  # our last creates/deletes have not reached the cache yet
             return
         want = int(ms.get("spec", {}).get("replicas") or 0)
         live = [m for m in machines if not m["metadata"].get("deletionTimestamp")]
         live.sort(key=lambda m: m["metadata"].get("creationTimestamp", ""))
         for _ in range(want - len(live)):
             live.append(self._create_machine(ms))
+            exp["create"][live[-1]["metadata"]["name"]] = time.monotonic() + 10
         while len(live) > want:
-            self._delete_machine(live.pop())  # newest first, as the default delete policy
+            gone = live.pop()  # newest first, as the default delete policy
+            self._delete_machine(gone)
+            exp["delete"][gone["metadata"]["name"]] = time.monotonic() + 10
         delay = None
         for m in live:
             d = self._advance(m)
@@ -298,8 +315,6 @@ def _node_name(ip):
 
 
 def _age(ts):
-    import calendar
-    import time
     if not ts:
         return 0.0
     try:

@@ -1,7 +1,6 @@
 """Unit tests of the vLLM simulator (no lab needed): timing, usage, errors, failure injection."""
 
 import json
-import statistics
 import threading
 import time
 import urllib.error
@@ -72,8 +71,11 @@ def test_ttft_within_five_percent(sim):
     base = sim("--time-to-first-token", "300", "--inter-token-latency", "10")
     body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True,
             "max_tokens": 5}
-    ttfts = [stream(base + "/v1/chat/completions", body)[0] for _ in range(3)]
-    measured = statistics.median(ttfts) * 1000
+    # the best of 5: the simulator's clock starts when it has read the request, so scheduling
+    # noise on a busy machine can only add to what the client sees
+    ttfts = [stream(base + "/v1/chat/completions", body)[0] for _ in range(5)]
+    measured = min(ttfts) * 1000
+    assert measured >= 300 * 0.99
     assert abs(measured - 300) / 300 < 0.05, "measured TTFT %.1f ms, configured 300 ms" % measured
 
 
