@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
-# Copyright: private_ai platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Why is an InferenceService not ready? Gather what a person would look at, and say it.
 
 `collect` reads, per InferenceService, the predictor pods, Warning events, and Kueue Workloads
@@ -73,6 +73,14 @@ def pod_summary(pod):
 def _event_time(ev):
     return (ev.get("lastTimestamp") or ev.get("eventTime") or (ev.get("series") or {}).get("lastObservedTime")
             or (ev.get("metadata") or {}).get("creationTimestamp") or "")
+
+
+def event_summary(ev):
+    obj = ev.get("involvedObject") or {}
+    return {"object": "%s/%s" % (obj.get("kind"), obj.get("name")), "reason": ev.get("reason"),
+            "message": _short(ev.get("message")),
+            "count": ev.get("count") or (ev.get("series") or {}).get("count") or 1,
+            "last_seen": _event_time(ev)}
 
 
 def _belongs(name, owner_name, pod_names):
@@ -157,11 +165,7 @@ class Diagnostics(object):
             "last_failure_info": (status.get("modelStatus") or {}).get("lastFailureInfo"),
             "url": status.get("url"),
             "pods": [pod_summary(p) for p in pods],
-            "events": [{"object": "%s/%s" % ((e.get("involvedObject") or {}).get("kind"),
-                                              (e.get("involvedObject") or {}).get("name")),
-                        "reason": e.get("reason"), "message": _short(e.get("message")),
-                        "count": e.get("count") or (e.get("series") or {}).get("count") or 1,
-                        "last_seen": _event_time(e)} for e in events[-MAX_EVENTS:]],
+            "events": [event_summary(e) for e in events[-MAX_EVENTS:]],
             "kueue_workloads": workloads,
             "diagnostic_errors": list(self.errors),
         }

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
-# Copyright: private_ai platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Wait for many KServe InferenceServices at once with one LIST and one WATCH.
 
 The readiness predicate (`readiness`) and terminal-state detection (`terminal_failure`) are pure
@@ -102,9 +102,7 @@ def terminal_failure(obj):
     if transition:
         what.append("transitionStatus %s" % transition)
     if failed_state:
-        what.append("model state %s" % (states.get("targetModelState")
-                                       if states.get("targetModelState") == "FailedToLoad"
-                                       else states.get("activeModelState")))
+        what.append("model state FailedToLoad")
     return "it failed terminally (%s)%s" % (", ".join(what), ": " + "; ".join(parts) if parts else "")
 
 

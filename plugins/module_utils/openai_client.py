@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
-# Copyright: private_ai platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Smoke test of an OpenAI-compatible (vLLM) endpoint: health, model list, one chat completion.
 
 Standard library plus ansible.module_utils.urls only, so it runs in any execution environment.
@@ -104,7 +104,7 @@ def iter_sse_data(lines):
             continue
         if line.startswith(":"):
             continue
-        field, _, value = line.partition(":")
+        field, dummy, value = line.partition(":")
         if value.startswith(" "):
             value = value[1:]
         if field == "data":

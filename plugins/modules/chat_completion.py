@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: private_ai platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -24,7 +24,7 @@ description:
     any other HTTP error, the module fails once with the status and an excerpt of the body.
   - The module only reads; it makes no change and runs in check mode too.
 author:
-  - private_ai platform team
+  - Private AI platform team (@private-ai)
 options:
   url:
     description:
@@ -214,7 +214,7 @@ def argument_spec():
         model=dict(type="str", required=True),
         prompt=dict(type="str"),
         messages=dict(type="list", elements="dict"),
-        max_tokens=dict(type="int", default=32),
+        max_tokens=dict(type="int", default=32, no_log=False),
         stream=dict(type="bool", default=True),
         expect=dict(type="str"),
         token=dict(type="str", no_log=True),

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: private_ai platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -23,7 +23,7 @@ description:
   - With O(fail_fast), the module fails as soon as an InferenceService is terminally failed at its
     current generation (C(modelStatus.transitionStatus) C(BlockedByFailedLoad) or C(InvalidSpec),
     or a model state C(FailedToLoad) with C(lastFailureInfo)).
-  - On failure or timeout, RV(msg) has one sentence per InferenceService that is not ready and
+  - On failure or timeout, the message has one sentence per InferenceService that is not ready and
     RV(diagnostics) what a person needs to act on it - conditions, modelStatus and
     lastFailureInfo, predictor pods (phase, scheduling gates, container waiting reasons, last
     termination message), recent Warning events (for example C(FailedScheduling ... Insufficient
@@ -31,7 +31,7 @@ description:
   - An InferenceService that does not exist yet is waited for until it appears.
   - The module only reads and runs the same in check mode.
 author:
-  - private_ai platform team
+  - Private AI platform team (@private-ai)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 options:
