@@ -1,0 +1,437 @@
+"""serving_plan: the preflight planner refuses layouts that cannot load (with the numbers and the
+fixes) and plans the ones that can: vLLM args, nodes, quota and cost. Real config.json files of
+Mistral-Small-24B (BF16 and FP8) and Devstral, synthetic weight directories with the real sizes."""
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / ".ansible" / "collections"))
+
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import memory  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.catalog import (  # noqa: E402
+    CatalogError, load_catalog)
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.checkpoint import (  # noqa: E402
+    read_local)
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.packing import pack  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.planner import (  # noqa: E402
+    build_plan, table)
+
+_spec = importlib.util.spec_from_file_location("make_synthetic_model", ROOT / "tests" / "fixtures" / "make_synthetic_model.py")
+synth = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(synth)
+
+BF16, FP8, DEVSTRAL = "mistral-small-24b-bf16", "mistral-small-24b-fp8", "devstral-small-2505"
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("models")
+    out = {}
+    for preset in (BF16, FP8, DEVSTRAL):
+        out[preset] = str(base / preset)
+        synth.main(["--preset", preset, "--out", out[preset], "--shard-mb", "0.01", "--shards", "2"])
+    out["fp8-native"] = str(base / "fp8-native")
+    synth.main(["--preset", FP8, "--out", out["fp8-native"], "--shard-mb", "0.01", "--shards", "2", "--mistral-native"])
+    return out
+
+
+def model(name, local_dir, itype, tp, gpus=None, product=None, **vllm):
+    hw = {"instance_type": itype}
+    if gpus is not None:
+        hw["gpus"] = gpus
+    if product:
+        hw["gpu_product"] = product
+    v = {"tensor_parallel_size": tp}
+    v.update(vllm)
+    return {"name": name, "weights": {"source": "local", "local_dir": local_dir}, "hardware": hw, "vllm": v}
+
+
+def triple_play(dirs):
+    return [
+        model("mistral-24b-bf16", dirs[BF16], "g6.12xlarge", 4, 4, "NVIDIA-L4", dtype="bfloat16", max_model_len=16384),
+        model("mistral-24b-fp8", dirs[FP8], "g6e.xlarge", 1, 1, "NVIDIA-L40S", max_model_len=16384, kv_cache_dtype="fp8"),
+        model("devstral-24b-bf16", dirs[DEVSTRAL], "g6.12xlarge", 4, 4, dtype="bfloat16", max_model_len=32768),
+    ]
+
+
+def seed_fp8_on_one_l4(dirs, **vllm):
+    v = {"max_model_len": 8192, "kv_cache_dtype": "fp8"}
+    v.update(vllm)
+    return model("mistral-24b-fp8", dirs[FP8], "g6.4xlarge", 1, 1, "NVIDIA-L4", **v)
+
+
+def only_error(models, **kw):
+    plan, errors, _ = build_plan(models, **kw)
+    assert len(errors) == 1, errors
+    return errors[0]
+
+
+# -- the shipped profiles plan cleanly -----------------------------------------------------------
+
+def test_triple_play_plans_cleanly_with_nodes_quota_and_cost(dirs):
+    plan, errors, warnings = build_plan(triple_play(dirs))
+    assert errors == []
+    assert plan["ok"] is True
+    assert plan["nodes"] == {"g6.12xlarge": 2, "g6e.xlarge": 1}
+    assert plan["gpus_total"] == 9
+    assert plan["quota"]["nvidia-gpu-flavor"]["nvidia.com/gpu"] == 9
+    assert plan["hourly_cost_total"] == pytest.approx(2 * 4.6016 + 1.861)
+    assert sum(e["hourly_cost"] for e in plan["models"].values()) == pytest.approx(plan["hourly_cost_total"])
+    bf16 = plan["models"]["mistral-24b-bf16"]
+    assert bf16["vllm_args"] == ["--dtype=bfloat16", "--tensor-parallel-size=4", "--max-model-len=16384",
+                                 "--gpu-memory-utilization=0.9"]
+    assert (bf16["gpus"], bf16["replicas"], bf16["flavor"], bf16["gpu_product"]) == (4, 1, "nvidia-gpu-flavor", "NVIDIA-L4")
+    fp8 = plan["models"]["mistral-24b-fp8"]
+    assert "--kv-cache-dtype=fp8" in fp8["vllm_args"]
+    assert not any(a.startswith("--quantization") for a in fp8["vllm_args"])
+    assert fp8["checkpoint"]["quant_method"] == "compressed-tensors"
+    dev = plan["models"]["devstral-24b-bf16"]
+    assert "--max-model-len=32768" in dev["vllm_args"]
+    for e in plan["models"].values():
+        mem = e["memory"]
+        assert mem["per_gpu_gib"] <= mem["usable_gib"]
+        assert mem["per_gpu_gib"] == pytest.approx(mem["weights_gib"] + mem["kv_cache_gib"] + mem["overhead_gib"], abs=0.02)
+    # Quota requests are Kubernetes quantities the kueue role can apply as they are.
+    assert plan["quota"]["nvidia-gpu-flavor"]["memory"].endswith("Gi")
+    lines = table(plan)
+    assert any(line.startswith("mistral-24b-fp8") and "g6e.xlarge" in line for line in lines)
+    assert "nodes: g6.12xlarge x2, g6e.xlarge x1" in lines
+
+
+def test_fp8_showcase_costs_less_than_triple_play(dirs):
+    plan, errors, _ = build_plan(triple_play(dirs)[:2])
+    assert errors == []
+    assert plan["nodes"] == {"g6.12xlarge": 1, "g6e.xlarge": 1}
+    assert plan["hourly_cost_total"] == pytest.approx(4.6016 + 1.861)
+
+
+def test_fp8_with_tp2_on_l4_fits_and_two_replicas_share_one_node(dirs):
+    m = model("mistral-24b-fp8", dirs[FP8], "g6.12xlarge", 2, 2, max_model_len=16384, kv_cache_dtype="fp8")
+    m["replicas"] = 2
+    plan, errors, warnings = build_plan([m])
+    assert errors == []
+    assert plan["nodes"] == {"g6.12xlarge": 1}
+    assert plan["gpus_total"] == 4
+    assert plan["models"]["mistral-24b-fp8"]["hourly_cost"] == pytest.approx(4.6016)
+    assert plan["node_layout"]["g6.12xlarge"][0]["replicas"] == ["mistral-24b-fp8/0", "mistral-24b-fp8/1"]
+
+
+# -- the seed's layouts are refused with the explanation and the fixes ---------------------------
+
+def test_seed_fp8_on_one_l4_is_refused_with_numbers_and_fixes(dirs):
+    msg = only_error([seed_fp8_on_one_l4(dirs)])
+    assert msg.startswith("mistral-24b-fp8 does not fit in GPU memory on NVIDIA-L4 (g6.4xlarge)")
+    assert "24.9 GB checkpoint" in msg          # ~25 GB of weights ...
+    assert "20.2 GiB usable (0.90 x 22.5 GiB)" in msg   # ... on a 24 GB card at 90 %
+    assert "the weights alone (23.2 GiB per GPU) exceed the usable memory" in msg  # no shorter context helps
+    assert "NVIDIA-L40S on g6e.xlarge" in msg
+    assert "vllm.tensor_parallel_size 2 with hardware.gpus 2 on NVIDIA-L4 (g6.12xlarge" in msg
+    assert msg.count(".") >= 1 and "\n" not in msg
+
+
+def test_seed_quantization_flag_on_prequantized_checkpoint_is_rejected(dirs):
+    m = model("mistral-24b-fp8", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192, quantization="fp8")
+    msg = only_error([m])
+    assert "vllm.quantization is fp8" in msg and "compressed-tensors" in msg and "set vllm.quantization to null" in msg
+
+
+def test_seed_layout_explained_lists_every_problem(dirs):
+    plan, errors, _ = build_plan([seed_fp8_on_one_l4(dirs, quantization="fp8")])
+    assert len(errors) == 2
+    entry = plan["models"]["mistral-24b-fp8"]
+    assert entry["ok"] is False
+    assert entry["memory"]["weights_gib"] > entry["memory"]["usable_gib"]
+
+
+def test_matching_quantization_is_dropped_with_a_warning(dirs):
+    m = model("mistral-24b-fp8", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192, quantization="compressed-tensors")
+    plan, errors, warnings = build_plan([m])
+    assert errors == []
+    assert not any("--quantization" in a for a in plan["models"]["mistral-24b-fp8"]["vllm_args"])
+    assert any("repeats the checkpoint" in w for w in warnings)
+
+
+@pytest.mark.parametrize("args", [["--quantization", "fp8"], ["--quantization=fp8"], ["-q", "fp8"]])
+def test_quantization_in_extra_args_on_prequantized_checkpoint_is_rejected(dirs, args):
+    m = model("mistral-24b-fp8", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192, extra_args=args)
+    msg = only_error([m])
+    assert "already quantized" in msg and "remove it" in msg
+
+
+def test_on_the_fly_fp8_of_bf16_fits_one_l40s_and_gets_the_flag(dirs):
+    m = model("mistral-24b-otf", dirs[BF16], "g6e.xlarge", 1, max_model_len=8192, quantization="fp8")
+    plan, errors, _ = build_plan([m])
+    assert errors == []
+    e = plan["models"]["mistral-24b-otf"]
+    assert "--quantization=fp8" in e["vllm_args"]
+    # Linear layers in one byte, embeddings in two: about the size of the FP8 checkpoint.
+    assert e["memory"]["weights_gib"] == pytest.approx(24934150144 / 2**30, rel=0.03)
+
+
+def test_planned_flags_in_extra_args_are_rejected(dirs):
+    m = model("mistral-24b-bf16", dirs[BF16], "g6.12xlarge", 4, max_model_len=8192,
+              extra_args=["--tensor-parallel-size=2", "--enable-prefix-caching"])
+    msg = only_error([m])
+    assert "--tensor-parallel-size" in msg and "vllm.tensor_parallel_size" in msg
+
+
+def test_kv_cache_fp8_needs_compute_capability_8_9(dirs):
+    for itype in ("g5.12xlarge", "p4d.24xlarge"):
+        m = model("mistral-24b-bf16", dirs[BF16], itype, 4, max_model_len=8192, kv_cache_dtype="fp8")
+        msg = only_error([m])
+        assert "kv_cache_dtype fp8 needs compute capability 8.9" in msg and itype in msg
+
+
+def test_tp_must_divide_attention_heads(dirs):
+    m = model("mistral-24b-bf16", dirs[BF16], "g6.48xlarge", 3, max_model_len=8192)
+    msg = only_error([m])
+    assert "does not divide the model's 32 attention heads" in msg and "1, 2, 4, 8" in msg
+
+
+def test_max_model_len_above_max_position_embeddings_is_rejected(dirs):
+    msg = only_error([model("mistral-24b-bf16", dirs[BF16], "g6.12xlarge", 4, max_model_len=65536)])
+    assert "max_model_len 65536 is more than the model's max_position_embeddings 32768" in msg
+    plan, errors, _ = build_plan([model("devstral", dirs[DEVSTRAL], "g6.12xlarge", 4, max_model_len=65536)])
+    assert errors == []
+
+
+def test_unset_max_model_len_plans_the_model_maximum_and_says_so(dirs):
+    plan, errors, warnings = build_plan([model("devstral", dirs[DEVSTRAL], "g6.12xlarge", 4)])
+    assert plan["models"]["devstral"]["max_model_len"] == 131072
+    assert any("not set" in w and "131072" in w for w in warnings)
+
+
+def test_kv_cache_overflow_suggests_fp8_kv_and_the_longest_context_that_fits(dirs):
+    m = model("devstral", dirs[DEVSTRAL], "g6.12xlarge", 4, max_model_len=131072, gpu_memory_utilization=0.75)
+    msg = only_error([m])
+    assert "vllm.kv_cache_dtype fp8" in msg
+    fit = int(msg.split("vllm.max_model_len ")[1].split(" ")[0])
+    assert 8192 < fit < 131072 and fit % 256 == 0
+    ok = model("devstral", dirs[DEVSTRAL], "g6.12xlarge", 4, max_model_len=fit, gpu_memory_utilization=0.75)
+    assert build_plan([ok])[1] == []
+    too_long = model("devstral", dirs[DEVSTRAL], "g6.12xlarge", 4, max_model_len=fit + 512, gpu_memory_utilization=0.75)
+    assert len(build_plan([too_long])[1]) == 1
+
+
+def test_bf16_on_one_l4_suggests_the_cheapest_fitting_layouts(dirs):
+    msg = only_error([model("mistral-24b-bf16", dirs[BF16], "g6.4xlarge", 1, max_model_len=8192)])
+    # 44 GiB of BF16 weights: no single 24/48 GB GPU; A100 80GB or H100, or TP 4 on L4.
+    assert "a bigger GPU: NVIDIA-A100-SXM4-80GB on p4de.24xlarge" in msg
+    assert "vllm.tensor_parallel_size 4 with hardware.gpus 4 on NVIDIA-L4 (g6.12xlarge" in msg
+
+
+def test_mostly_idle_gpu_gets_a_warning_with_a_cheaper_layout(dirs):
+    plan, errors, warnings = build_plan([model("mistral-24b-bf16", dirs[BF16], "g6e.12xlarge", 4, max_model_len=8192)])
+    assert errors == []
+    assert any("uses only" in w and "vllm.tensor_parallel_size 2 would also fit" in w for w in warnings)
+
+
+def test_pipeline_parallel_when_gpus_exceed_tp(dirs):
+    plan, errors, warnings = build_plan([model("bf16", dirs[BF16], "g6.12xlarge", 2, 4, max_model_len=8192)])
+    assert errors == []
+    assert "--pipeline-parallel-size=2" in plan["models"]["bf16"]["vllm_args"]
+    assert any("pipeline stages" in w for w in warnings)
+
+
+def test_unused_gpus_on_a_packed_node_are_reported(dirs):
+    m = model("mistral-24b-fp8", dirs[FP8], "g6.12xlarge", 2, 2, max_model_len=8192)
+    plan, errors, warnings = build_plan([m])
+    assert plan["hourly_cost_unallocated"] == pytest.approx(4.6016 / 2)
+    assert any("2 of 4 GPUs unused" in w for w in warnings)
+
+
+# -- Mistral-native files ------------------------------------------------------------------------
+
+MISTRAL_ARGS = ["--tokenizer-mode", "mistral", "--config-format=mistral", "--load-format", "mistral"]
+
+
+def test_mistral_format_flags_need_mistral_files(dirs):
+    plan, errors, _ = build_plan([model("fp8", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192, extra_args=MISTRAL_ARGS)])
+    assert len(errors) == 3
+    assert any("--config-format mistral" in e and "params.json" in e for e in errors)
+    assert any("--load-format mistral" in e and "consolidated" in e for e in errors)
+    assert any("--tokenizer-mode mistral" in e and "tekken.json" in e for e in errors)
+
+
+def test_mistral_format_flags_pass_when_files_present(dirs):
+    plan, errors, _ = build_plan([model("fp8", dirs["fp8-native"], "g6e.xlarge", 1, max_model_len=8192, extra_args=MISTRAL_ARGS)])
+    assert errors == []
+    e = plan["models"]["fp8"]
+    assert e["vllm_args"][-5:] == MISTRAL_ARGS
+    assert e["checkpoint"]["format"] == "mistral"
+    # The same weights exist twice in a Mistral repository; they are counted once.
+    assert e["checkpoint"]["weight_bytes"] == 24934150144
+
+
+# -- weights and config reading ------------------------------------------------------------------
+
+def test_weight_bytes_from_files_when_no_index(tmp_path, dirs):
+    d = tmp_path / "noindex"
+    d.mkdir()
+    (d / "config.json").write_text(Path(dirs[BF16], "config.json").read_text())
+    for i, size in enumerate((3000, 5000)):
+        synth.write_safetensors(str(d / ("model-%d.safetensors" % i)), "t%d" % i, size)
+    synth.write_safetensors(str(d / "consolidated.safetensors"), "c", 9000)
+    ck = read_local(str(d))
+    assert ck.index_total_size is None
+    assert ck.weight_bytes() == sum(os.path.getsize(d / ("model-%d.safetensors" % i)) for i in range(2))
+    assert ck.weight_bytes(mistral_format=True) == os.path.getsize(d / "consolidated.safetensors")
+
+
+def test_missing_config_is_reported_with_the_location(tmp_path):
+    d = tmp_path / "empty"
+    d.mkdir()
+    msg = only_error([model("empty", str(d), "g6e.xlarge", 1, max_model_len=4096)])
+    assert msg.startswith("empty: no config.json") and str(d) in msg
+
+
+class FakeBody:
+    def __init__(self, data):
+        self.data = data
+
+    def read(self, n=-1):
+        return self.data
+
+
+class FakeS3:
+    """list_objects_v2 pages and get_object over a local directory, like MinIO would answer."""
+
+    def __init__(self, directory, prefix):
+        self.files = {prefix + "/" + n: Path(directory, n) for n in sorted(os.listdir(directory))}
+        self.gets = []
+
+    def get_paginator(self, name):
+        assert name == "list_objects_v2"
+        fake = self
+
+        class P:
+            def paginate(self, Bucket, Prefix):
+                keys = [k for k in fake.files if k.startswith(Prefix)]
+                for i in range(0, len(keys), 3):
+                    yield {"Contents": [{"Key": k, "Size": fake.files[k].stat().st_size} for k in keys[i:i + 3]]}
+        return P()
+
+    def get_object(self, Bucket, Key):
+        self.gets.append(Key)
+        return {"Body": FakeBody(self.files[Key].read_bytes())}
+
+
+def test_s3_source_reads_listing_and_small_files_only(dirs):
+    fake = FakeS3(dirs[FP8], "mistral-small-24b/fp8")
+    m = {"name": "mistral-24b-fp8", "weights": {"source": "s3", "bucket": "models", "path": "mistral-small-24b/fp8"},
+         "hardware": {"instance_type": "g6e.xlarge"}, "vllm": {"max_model_len": 8192}}
+    plan, errors, _ = build_plan([m], client_factory=lambda: fake)
+    assert errors == []
+    assert plan["models"]["mistral-24b-fp8"]["checkpoint"]["location"] == "s3://models/mistral-small-24b/fp8/"
+    assert plan["models"]["mistral-24b-fp8"]["checkpoint"]["weight_bytes"] == 24934150144
+    assert not any(k.endswith(".safetensors") for k in fake.gets)
+
+
+# -- input validation: one sentence naming the field ---------------------------------------------
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda m: m.update(name="Mistral_24B"), "llm_serving_models[0].name 'Mistral_24B' is not a DNS-1035 label"),
+    (lambda m: m.update(name="a" * 64), "is not a DNS-1035 label"),
+    (lambda m: m["vllm"].update(tensor_parallel_size=8), "vllm.tensor_parallel_size 8 is more than hardware.gpus 4"),
+    (lambda m: m["hardware"].update(instance_type="g7.huge"), "hardware.instance_type 'g7.huge' is not in the GPU catalog"),
+    (lambda m: m["hardware"].update(gpu_product="NVIDIA-L40S"), "hardware.gpu_product NVIDIA-L40S does not match instance type g6.12xlarge, which has NVIDIA-L4"),
+    (lambda m: m["hardware"].update(instance_type="g6.4xlarge"), "hardware.gpus 4 is more than the 1 GPU(s) of one g6.4xlarge node"),
+    (lambda m: m["weights"].pop("local_dir"), "weights.source is local but weights.local_dir is not set"),
+    (lambda m: m["weights"].update(local_dir="/nonexistent/model"), "weights.local_dir /nonexistent/model does not exist"),
+    (lambda m: m["vllm"].update(gpu_memory_utilization=1.5), "vllm.gpu_memory_utilization must be above 0 and at most 1"),
+])
+def test_input_validation_names_the_field(dirs, mutate, expected):
+    m = model("mistral-24b-bf16", dirs[BF16], "g6.12xlarge", 4, 4, "NVIDIA-L4", max_model_len=8192)
+    mutate(m)
+    plan, errors, _ = build_plan([m])
+    assert plan is None
+    assert len(errors) == 1 and expected in errors[0], errors
+
+
+def test_duplicate_names_are_rejected(dirs):
+    models = triple_play(dirs)
+    models[2]["name"] = "mistral-24b-bf16"
+    plan, errors, _ = build_plan(models)
+    assert errors == ["llm_serving_models[2].name mistral-24b-bf16 is a duplicate of llm_serving_models[0]; model names must be unique."]
+
+
+def test_s3_source_without_credentials_is_rejected(monkeypatch):
+    m = {"name": "x", "weights": {"source": "s3", "path": "x"}, "hardware": {"instance_type": "g6e.xlarge"}}
+    plan, errors, _ = build_plan([m], s3={"endpoint_url": "http://127.0.0.1:1"})
+    assert len(errors) == 1 and "no S3 credentials" in errors[0] and "llm_serving_s3_access_key" in errors[0]
+
+
+# -- catalog ----------------------------------------------------------------------------------------
+
+def test_catalog_override_changes_prices_and_adds_instance_types(dirs):
+    override = {"instance_types": {"g6e.xlarge": {"hourly_cost": 2.0},
+                                   "onprem-l40s": {"gpu_product": "NVIDIA-L40S", "gpus": 2, "vcpu": 32,
+                                                   "memory_gib": 256, "hourly_cost": 0.5}}}
+    models = triple_play(dirs)
+    models[1]["hardware"] = {"instance_type": "onprem-l40s"}
+    plan, errors, _ = build_plan(models, catalog_override=override)
+    assert errors == []
+    assert plan["nodes"]["onprem-l40s"] == 1
+    assert plan["models"]["mistral-24b-fp8"]["hourly_cost"] == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("override, expected", [
+    ({"instance_types": {"g6.xlarge": {"price": 1}}}, "catalog.instance_types.g6.xlarge has unknown field 'price'"),
+    ({"instance_types": {"new": {"gpus": 1}}}, "catalog.instance_types.new is new and lacks"),
+    ({"gpu_products": {"NVIDIA-L4": None}}, "gpu_product NVIDIA-L4 is not in catalog.gpu_products"),
+    ({"gpus": {}}, "catalog has unknown section(s) gpus"),
+])
+def test_bad_catalog_override_is_one_sentence(override, expected):
+    with pytest.raises(CatalogError) as e:
+        load_catalog(override)
+    assert expected in str(e.value)
+
+
+def test_shipped_catalog_matches_node_reported_memory():
+    c = load_catalog()
+    assert c["gpu_products"]["NVIDIA-L4"]["memory_mib"] == 23034
+    assert c["gpu_products"]["NVIDIA-L40S"]["memory_mib"] == 46068
+    assert c["instance_types"]["g6.4xlarge"] == {"gpu_product": "NVIDIA-L4", "gpus": 1, "vcpu": 16,
+                                                 "memory_gib": 64, "hourly_cost": 1.3232}
+    assert c["instance_types"]["g6.12xlarge"]["gpus"] == 4
+    assert c["instance_types"]["g6e.xlarge"]["hourly_cost"] == 1.861
+
+
+# -- memory model and packing ------------------------------------------------------------------------
+
+def test_kv_cache_bytes_per_token_follow_the_config():
+    cfg = json.loads((ROOT / "tests/unit/fixtures/configs/Mistral-Small-24B-Instruct-2501/config.json").read_text())
+    shape = memory.ModelShape(cfg)
+    # 2 (K,V) x 40 layers x 8 KV heads x 128 x 2 bytes
+    assert memory.kv_bytes_per_token(shape, 1, 1, "auto", "bfloat16") == 163840
+    assert memory.kv_bytes_per_token(shape, 4, 1, "auto", "bfloat16") == 40960
+    assert memory.kv_bytes_per_token(shape, 4, 1, "fp8", "bfloat16") == 20480
+    # More GPUs than KV heads: each GPU keeps one replicated head.
+    assert memory.kv_bytes_per_token(shape, 16, 1, "auto", "bfloat16") == 2 * 40 * 1 * 128 * 2
+
+
+def test_first_fit_decreasing_packs_replicas_onto_nodes():
+    nodes = pack([("a", 1), ("b", 4), ("c", 2), ("d", 1), ("e", 2)], 4)
+    assert [n["replicas"] for n in nodes] == [["b"], ["c", "e"], ["a", "d"]]
+    assert [n["gpus_free"] for n in nodes] == [0, 0, 2]
+
+
+def test_synthetic_model_is_deterministic_and_valid(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        synth.main(["--preset", FP8, "--out", str(d), "--shard-mb", "0.05", "--mistral-native"])
+    for name in os.listdir(a):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    raw = (a / "model-00001-of-00006.safetensors").read_bytes()
+    hlen = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + hlen])
+    start, end = header["synthetic.shard_00001"]["data_offsets"]
+    assert len(raw) == 8 + hlen + end
+    index = json.loads((a / "model.safetensors.index.json").read_text())
+    assert index["metadata"]["total_size"] == 24934150144
