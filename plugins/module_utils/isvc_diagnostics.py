@@ -150,7 +150,8 @@ class Diagnostics(object):
             wmeta = wl.get("metadata") or {}
             owners = [o.get("name") or "" for o in wmeta.get("ownerReferences") or []]
             labels = (wmeta.get("labels") or {}).values()
-            if any(_belongs(name, o, pod_names) for o in owners) or name in labels:
+            if (any(_belongs(name, o, pod_names) for o in owners) or name in labels
+                    or (wmeta.get("name") or "").startswith(name + "-predictor")):
                 workloads.append(workload_summary(wl))
         ready, why = readiness(obj) if obj else (False, "it does not exist")
         return {

@@ -1,0 +1,273 @@
+"""inference_service_wait against real kube-apiservers.
+
+Two settings:
+- a private kube-apiserver (private_apiserver.py, the lab's binaries, no controllers) where the
+  test itself writes InferenceService status at a known instant and kills the apiserver mid-wait:
+  generation staleness, apiserver restart, objects that appear late;
+- the shared lab, where the lab's simulator plays KServe, the scheduler and Kueue: several
+  InferenceServices ready together (then smoke-tested with chat_completion), missing weights,
+  4 GPUs asked on 1-GPU nodes, Kueue quota too small.
+"""
+
+import time
+import uuid
+
+import pytest
+
+import module_runner
+from isvc_lab import (  # noqa: F401 - pytest fixtures
+    KSERVE, KUEUE, api_client, core, create_isvc, custom, gpu_pool, isvc_manifest, lab, s3,
+    serving_ns, wait_for, weights,
+)
+from private_apiserver import PrivateAPIServer, binaries, isvc_body, set_status
+
+MODULE = "private_ai.llm_serving.inference_service_wait"
+
+
+# -- private apiserver ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def private_api():
+    if not binaries():
+        pytest.skip("the lab's kube/kine binaries are not built: run `make lab-build`")
+    api = PrivateAPIServer().start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def pns(private_api):
+    """A namespace on the private apiserver and a CustomObjectsApi for it."""
+    from kubernetes import client
+    api = private_api.api_client()
+    ns = "w" + uuid.uuid4().hex[:8]
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": ns}})
+    yield ns, client.CustomObjectsApi(api)
+    api.close()
+
+
+def create_private(custom_api, ns, name, **kw):
+    return custom_api.create_namespaced_custom_object(*KSERVE, ns, "inferenceservices", isvc_body(name, **kw))
+
+
+def wait_args(api, ns, **kw):
+    args = {"kubeconfig": api.kubeconfig, "namespace": ns, "timeout": 60}
+    args.update(kw)
+    return args
+
+
+def still_running(proc, seconds):
+    time.sleep(seconds)
+    return proc.poll() is None
+
+
+def test_stale_ready_from_older_generation_is_not_accepted(private_api, pns):
+    ns, cust = pns
+    create_private(cust, ns, "m")
+    set_status(cust, ns, "m", ready=True, observed_generation=1)
+    # the spec changes (generation 2) while the status still says Ready from generation 1
+    obj = cust.patch_namespaced_custom_object(*KSERVE, ns, "inferenceservices", "m", {
+        "spec": {"predictor": {"model": {"args": ["--max-model-len=8192"]}}}})
+    assert obj["metadata"]["generation"] == 2 and obj["status"]["observedGeneration"] == 1
+
+    proc = module_runner.start(MODULE, wait_args(private_api, ns, names=["m"]))
+    assert still_running(proc, 4), module_runner.finish(proc)
+    set_status(cust, ns, "m", ready=True, observed_generation=2)
+    out = module_runner.finish(proc, timeout=30)
+    assert out["rc"] == 0, out
+    (isvc,) = out["inference_services"]
+    assert isvc["ready"] and isvc["generation"] == 2 and isvc["seconds_to_ready"] >= 3.5
+    assert isvc["url"] == "http://m-%s.apps.test" % ns
+    assert isvc["internal_url"] == "http://m-predictor.%s.svc.cluster.local" % ns
+    assert out["watch"]["list_requests"] == 1 and out["watch"]["watch_requests"] == 1
+
+
+def test_stale_ready_times_out_saying_why(private_api, pns):
+    ns, cust = pns
+    create_private(cust, ns, "m")
+    cust.patch_namespaced_custom_object(*KSERVE, ns, "inferenceservices", "m", {
+        "spec": {"predictor": {"minReplicas": 1}}})
+    set_status(cust, ns, "m", ready=True, observed_generation=1)
+    out = module_runner.run(MODULE, wait_args(private_api, ns, names=["m"], timeout=3), timeout=60)
+    assert out["rc"] != 0
+    assert out["msg"].startswith("1 of 1 InferenceServices not ready after 3 s: InferenceService %s/m" % ns)
+    assert "Ready=True is stale: it was observed at generation 1 but the spec is at generation 2" in out["msg"]
+    (diag,) = out["diagnostics"]
+    assert diag["generation"] == 2 and diag["observed_generation"] == 1 and diag["pods"] == []
+
+
+def test_apiserver_restart_during_wait_still_succeeds(private_api, pns):
+    ns, cust = pns
+    for name in ("a", "b"):
+        create_private(cust, ns, name)
+        set_status(cust, ns, name, ready=False, observed_generation=1)
+    proc = module_runner.start(MODULE, wait_args(private_api, ns, names=["a", "b"], timeout=240))
+    assert still_running(proc, 3)
+    private_api.restart_apiserver(down_seconds=2)  # SIGKILL: the watch connection drops
+    assert proc.poll() is None, module_runner.finish(proc)
+    from kubernetes import client
+    with private_api.api_client() as api:
+        cust = client.CustomObjectsApi(api)
+        set_status(cust, ns, "a", ready=True, observed_generation=1)
+        set_status(cust, ns, "b", ready=True, observed_generation=1)
+    out = module_runner.finish(proc, timeout=60)
+    assert out["rc"] == 0, out
+    assert [i["ready"] for i in out["inference_services"]] == [True, True]
+    print("\nwatch stats across the restart: %s" % out["watch"])
+    assert out["watch"]["reconnects"] >= 1 and out["watch"]["watch_requests"] >= 2
+
+
+def test_isvc_that_does_not_exist_yet_is_waited_for(private_api, pns):
+    ns, cust = pns
+    proc = module_runner.start(MODULE, wait_args(private_api, ns, names=["late"]))
+    assert still_running(proc, 3)
+    create_private(cust, ns, "late")
+    set_status(cust, ns, "late", ready=True, observed_generation=1)
+    out = module_runner.finish(proc, timeout=30)
+    assert out["rc"] == 0, out
+    assert out["inference_services"][0]["seconds_to_ready"] >= 2.5
+
+
+def test_isvc_that_never_appears_is_named(private_api, pns):
+    ns, cust = pns
+    create_private(cust, ns, "here")
+    set_status(cust, ns, "here", ready=True, observed_generation=1)
+    out = module_runner.run(MODULE, wait_args(private_api, ns, names=["here", "ghost"], timeout=2), timeout=60)
+    assert out["rc"] != 0
+    assert out["msg"] == ("1 of 2 InferenceServices not ready after 2 s: InferenceService %s/ghost does not "
+                          "exist (waited 2 s for it to appear)." % ns)
+    assert [(i["name"], i["ready"]) for i in out["inference_services"]] == [("here", True), ("ghost", False)]
+
+
+def test_label_selector_selects_and_waits_for_all(private_api, pns):
+    ns, cust = pns
+    for name in ("x", "y"):
+        create_private(cust, ns, name, labels={"team": "ai"})
+    create_private(cust, ns, "not-mine")
+    proc = module_runner.start(MODULE, wait_args(private_api, ns, label_selector="team=ai"))
+    assert still_running(proc, 3)
+    set_status(cust, ns, "x", ready=True, observed_generation=1)
+    assert still_running(proc, 1)
+    set_status(cust, ns, "y", ready=True, observed_generation=1)
+    out = module_runner.finish(proc, timeout=30)
+    assert out["rc"] == 0 and [i["name"] for i in out["inference_services"]] == ["x", "y"]
+
+
+# -- the shared lab with its simulator ---------------------------------------------------------
+def lab_args(lab, ns, **kw):
+    args = {"kubeconfig": lab["kubeconfig"], "namespace": ns, "timeout": 120}
+    args.update(kw)
+    return args
+
+
+def test_several_ready_together_then_smoke_tested(lab, custom, serving_ns, gpu_pool):
+    ns = serving_ns
+    names = ["chat-a", "chat-b", "chat-c"]
+    proc = module_runner.start(MODULE, lab_args(lab, ns, names=names, timeout=180))
+    for name in names:
+        create_isvc(custom, ns, isvc_manifest(name, gpu_pool))
+    out = module_runner.finish(proc, timeout=240)
+    assert out["rc"] == 0, out.get("msg")
+    assert [i["name"] for i in out["inference_services"]] == names
+    assert all(i["ready"] and i["url"].startswith("http://127.0.0.1:") for i in out["inference_services"])
+    assert out["watch"]["list_requests"] == 1
+    print("\nseconds_to_ready: %s; watch: %s" % (
+        {i["name"]: i["seconds_to_ready"] for i in out["inference_services"]}, out["watch"]))
+    for isvc in out["inference_services"]:
+        smoke = module_runner.run("private_ai.llm_serving.chat_completion", {
+            "url": isvc["url"], "model": isvc["name"], "prompt": "Say hello.", "max_tokens": 8,
+            "timeout": 60}, timeout=120)
+        assert smoke["rc"] == 0, smoke
+        assert smoke["output_tokens"] == 8 and smoke["ttft_seconds"] > 0
+
+
+def test_missing_weights_fail_fast_with_storage_message(lab, custom, serving_ns, gpu_pool):
+    ns = serving_ns
+    create_isvc(custom, ns, isvc_manifest("no-weights", gpu_pool, path="m/absent"))
+    t0 = time.monotonic()
+    out = module_runner.run(MODULE, lab_args(lab, ns, names=["no-weights"], timeout=300), timeout=360)
+    assert out["rc"] != 0
+    assert time.monotonic() - t0 < 60  # failed fast, not at the 300 s timeout
+    assert out["msg"].startswith("1 of 1 InferenceServices failed terminally: InferenceService %s/no-weights "
+                                 "cannot become ready: it failed terminally (transitionStatus "
+                                 "BlockedByFailedLoad, model state FailedToLoad): ModelLoadFailed: " % ns)
+    assert "no objects found at s3://" in out["msg"] and "m/absent" in out["msg"]
+    assert out["diagnostics"][0]["last_failure_info"]["reason"] == "ModelLoadFailed"
+
+
+def test_four_gpus_on_one_gpu_nodes_names_insufficient_gpu(lab, custom, serving_ns, gpu_pool):
+    ns = serving_ns
+    create_isvc(custom, ns, isvc_manifest("too-big", gpu_pool, gpus=4))
+    out = module_runner.run(MODULE, lab_args(lab, ns, names=["too-big"], timeout=25), timeout=120)
+    assert out["rc"] != 0
+    print("\n" + out["msg"])
+    assert "InferenceService %s/too-big cannot be scheduled: pod too-big-predictor-" % ns in out["msg"]
+    assert "Insufficient nvidia.com/gpu" in out["msg"]
+    (diag,) = out["diagnostics"]
+    assert diag["pods"] and diag["pods"][0]["phase"] == "Pending"
+    assert any(e["reason"] == "FailedScheduling" and "Insufficient nvidia.com/gpu" in e["message"]
+               for e in diag["events"])
+
+
+@pytest.fixture
+def small_queue(custom):
+    name = "isvcwait-" + uuid.uuid4().hex[:8]
+    custom.create_cluster_custom_object(*KUEUE, "resourceflavors", {
+        "apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "ResourceFlavor", "metadata": {"name": name}})
+    custom.create_cluster_custom_object(*KUEUE, "clusterqueues", {
+        "apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "ClusterQueue", "metadata": {"name": name},
+        "spec": {"namespaceSelector": {}, "resourceGroups": [{
+            "coveredResources": ["cpu", "memory", "nvidia.com/gpu"],
+            "flavors": [{"name": name, "resources": [
+                {"name": "cpu", "nominalQuota": 64}, {"name": "memory", "nominalQuota": "256Gi"},
+                {"name": "nvidia.com/gpu", "nominalQuota": 0}]}]}]}})
+    yield name
+    custom.delete_cluster_custom_object(*KUEUE, "clusterqueues", name)
+    custom.delete_cluster_custom_object(*KUEUE, "resourceflavors", name)
+
+
+def test_quota_too_small_names_kueue_message(lab, custom, serving_ns, gpu_pool, small_queue):
+    ns = serving_ns
+    custom.create_namespaced_custom_object(*KUEUE, ns, "localqueues", {
+        "apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "LocalQueue", "metadata": {"name": "default"},
+        "spec": {"clusterQueue": small_queue}})
+    create_isvc(custom, ns, isvc_manifest("queued", gpu_pool, labels={"kueue.x-k8s.io/queue-name": "default"}))
+    out = module_runner.run(MODULE, lab_args(lab, ns, names=["queued"], timeout=20), timeout=120)
+    assert out["rc"] != 0
+    print("\n" + out["msg"])
+    assert "InferenceService %s/queued is waiting for Kueue admission: Workload queued-predictor: " % ns in out["msg"]
+    assert ("insufficient unused quota for nvidia.com/gpu in flavor %s, 1 more needed" % small_queue) in out["msg"]
+    (diag,) = out["diagnostics"]
+    assert diag["pods"][0]["scheduling_gates"] == ["kueue.x-k8s.io/admission"]
+    assert diag["kueue_workloads"][0]["admitted"] is False
+
+
+def test_through_ansible_playbook_with_group_module_defaults(private_api, pns, tmp_path):
+    """Auth comes from module_defaults for group/private_ai.llm_serving.k8s, as the roles use it."""
+    import subprocess
+    ns, cust = pns
+    create_private(cust, ns, "pb")
+    set_status(cust, ns, "pb", ready=True, observed_generation=1)
+    play = tmp_path / "play.yml"
+    play.write_text("""
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/private_ai.llm_serving.k8s:
+      kubeconfig: "%s"
+  tasks:
+    - name: Wait
+      private_ai.llm_serving.inference_service_wait:
+        namespace: "%s"
+        names: [pb]
+        timeout: 30
+      register: waited
+    - name: Check
+      ansible.builtin.assert:
+        that:
+          - waited.inference_services[0].ready
+          - waited.inference_services[0].url == "http://pb-%s.apps.test"
+""" % (private_api.kubeconfig, ns, ns))
+    proc = subprocess.run([str(module_runner.REPO / ".venv" / "bin" / "ansible-playbook"), "-i", "localhost,",
+                           "-c", "local", "-e", "ansible_python_interpreter=%s" % module_runner.PYTHON, str(play)],
+                          cwd=str(module_runner.REPO), capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
