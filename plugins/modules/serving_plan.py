@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: private_ai.llm_serving contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -28,7 +28,7 @@ description:
     decreasing), the Kueue quota per resource flavor and the on-demand cost per hour.
   - Only reads; check mode runs the same plan.
 author:
-  - private_ai.llm_serving contributors
+  - Private AI platform team (@private-ai)
 options:
   models:
     description:
@@ -39,9 +39,9 @@ options:
     required: true
   catalog:
     description:
-      - GPU catalog entries merged over the shipped one, as
-        C({gpu_products: {NAME: {memory_mib, compute_capability, fp8}}, instance_types: {NAME:
-        {gpu_product, gpus, vcpu, memory_gib, hourly_cost}}}).
+      - "GPU catalog entries merged over the shipped one, as C(gpu_products) (name to C(memory_mib),
+        C(compute_capability), C(fp8)) and C(instance_types) (name to C(gpu_product), C(gpus), C(vcpu),
+        C(memory_gib), C(hourly_cost))."
       - A field given replaces the shipped value; a new name must give every field; a name mapped
         to null removes the entry.
     type: dict

@@ -67,7 +67,7 @@ def seed_fp8_on_one_l4(dirs, **vllm):
 
 
 def only_error(models, **kw):
-    plan, errors, _ = build_plan(models, **kw)
+    plan, errors = build_plan(models, **kw)[:2]
     assert len(errors) == 1, errors
     return errors[0]
 
@@ -105,7 +105,7 @@ def test_triple_play_plans_cleanly_with_nodes_quota_and_cost(dirs):
 
 
 def test_fp8_showcase_costs_less_than_triple_play(dirs):
-    plan, errors, _ = build_plan(triple_play(dirs)[:2])
+    plan, errors = build_plan(triple_play(dirs)[:2])[:2]
     assert errors == []
     assert plan["nodes"] == {"g6.12xlarge": 1, "g6e.xlarge": 1}
     assert plan["hourly_cost_total"] == pytest.approx(4.6016 + 1.861)
@@ -142,7 +142,7 @@ def test_seed_quantization_flag_on_prequantized_checkpoint_is_rejected(dirs):
 
 
 def test_seed_layout_explained_lists_every_problem(dirs):
-    plan, errors, _ = build_plan([seed_fp8_on_one_l4(dirs, quantization="fp8")])
+    plan, errors = build_plan([seed_fp8_on_one_l4(dirs, quantization="fp8")])[:2]
     assert len(errors) == 2
     entry = plan["models"]["mistral-24b-fp8"]
     assert entry["ok"] is False
@@ -166,7 +166,7 @@ def test_quantization_in_extra_args_on_prequantized_checkpoint_is_rejected(dirs,
 
 def test_on_the_fly_fp8_of_bf16_fits_one_l40s_and_gets_the_flag(dirs):
     m = model("mistral-24b-otf", dirs[BF16], "g6e.xlarge", 1, max_model_len=8192, quantization="fp8")
-    plan, errors, _ = build_plan([m])
+    plan, errors = build_plan([m])[:2]
     assert errors == []
     e = plan["models"]["mistral-24b-otf"]
     assert "--quantization=fp8" in e["vllm_args"]
@@ -197,7 +197,7 @@ def test_tp_must_divide_attention_heads(dirs):
 def test_max_model_len_above_max_position_embeddings_is_rejected(dirs):
     msg = only_error([model("mistral-24b-bf16", dirs[BF16], "g6.12xlarge", 4, max_model_len=65536)])
     assert "max_model_len 65536 is more than the model's max_position_embeddings 32768" in msg
-    plan, errors, _ = build_plan([model("devstral", dirs[DEVSTRAL], "g6.12xlarge", 4, max_model_len=65536)])
+    plan, errors = build_plan([model("devstral", dirs[DEVSTRAL], "g6.12xlarge", 4, max_model_len=65536)])[:2]
     assert errors == []
 
 
@@ -252,7 +252,7 @@ MISTRAL_ARGS = ["--tokenizer-mode", "mistral", "--config-format=mistral", "--loa
 
 
 def test_mistral_format_flags_need_mistral_files(dirs):
-    plan, errors, _ = build_plan([model("fp8", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192, extra_args=MISTRAL_ARGS)])
+    plan, errors = build_plan([model("fp8", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192, extra_args=MISTRAL_ARGS)])[:2]
     assert len(errors) == 3
     assert any("--config-format mistral" in e and "params.json" in e for e in errors)
     assert any("--load-format mistral" in e and "consolidated" in e for e in errors)
@@ -260,7 +260,7 @@ def test_mistral_format_flags_need_mistral_files(dirs):
 
 
 def test_mistral_format_flags_pass_when_files_present(dirs):
-    plan, errors, _ = build_plan([model("fp8", dirs["fp8-native"], "g6e.xlarge", 1, max_model_len=8192, extra_args=MISTRAL_ARGS)])
+    plan, errors = build_plan([model("fp8", dirs["fp8-native"], "g6e.xlarge", 1, max_model_len=8192, extra_args=MISTRAL_ARGS)])[:2]
     assert errors == []
     e = plan["models"]["fp8"]
     assert e["vllm_args"][-5:] == MISTRAL_ARGS
@@ -326,7 +326,7 @@ def test_s3_source_reads_listing_and_small_files_only(dirs):
     fake = FakeS3(dirs[FP8], "mistral-small-24b/fp8")
     m = {"name": "mistral-24b-fp8", "weights": {"source": "s3", "bucket": "models", "path": "mistral-small-24b/fp8"},
          "hardware": {"instance_type": "g6e.xlarge"}, "vllm": {"max_model_len": 8192}}
-    plan, errors, _ = build_plan([m], client_factory=lambda: fake)
+    plan, errors = build_plan([m], client_factory=lambda: fake)[:2]
     assert errors == []
     assert plan["models"]["mistral-24b-fp8"]["checkpoint"]["location"] == "s3://models/mistral-small-24b/fp8/"
     assert plan["models"]["mistral-24b-fp8"]["checkpoint"]["weight_bytes"] == 24934150144
@@ -340,7 +340,8 @@ def test_s3_source_reads_listing_and_small_files_only(dirs):
     (lambda m: m.update(name="a" * 64), "is not a DNS-1035 label"),
     (lambda m: m["vllm"].update(tensor_parallel_size=8), "vllm.tensor_parallel_size 8 is more than hardware.gpus 4"),
     (lambda m: m["hardware"].update(instance_type="g7.huge"), "hardware.instance_type 'g7.huge' is not in the GPU catalog"),
-    (lambda m: m["hardware"].update(gpu_product="NVIDIA-L40S"), "hardware.gpu_product NVIDIA-L40S does not match instance type g6.12xlarge, which has NVIDIA-L4"),
+    (lambda m: m["hardware"].update(gpu_product="NVIDIA-L40S"),
+     "hardware.gpu_product NVIDIA-L40S does not match instance type g6.12xlarge, which has NVIDIA-L4"),
     (lambda m: m["hardware"].update(instance_type="g6.4xlarge"), "hardware.gpus 4 is more than the 1 GPU(s) of one g6.4xlarge node"),
     (lambda m: m["weights"].pop("local_dir"), "weights.source is local but weights.local_dir is not set"),
     (lambda m: m["weights"].update(local_dir="/nonexistent/model"), "weights.local_dir /nonexistent/model does not exist"),
@@ -349,7 +350,7 @@ def test_s3_source_reads_listing_and_small_files_only(dirs):
 def test_input_validation_names_the_field(dirs, mutate, expected):
     m = model("mistral-24b-bf16", dirs[BF16], "g6.12xlarge", 4, 4, "NVIDIA-L4", max_model_len=8192)
     mutate(m)
-    plan, errors, _ = build_plan([m])
+    plan, errors = build_plan([m])[:2]
     assert plan is None
     assert len(errors) == 1 and expected in errors[0], errors
 
@@ -357,13 +358,13 @@ def test_input_validation_names_the_field(dirs, mutate, expected):
 def test_duplicate_names_are_rejected(dirs):
     models = triple_play(dirs)
     models[2]["name"] = "mistral-24b-bf16"
-    plan, errors, _ = build_plan(models)
+    plan, errors = build_plan(models)[:2]
     assert errors == ["llm_serving_models[2].name mistral-24b-bf16 is a duplicate of llm_serving_models[0]; model names must be unique."]
 
 
 def test_s3_source_without_credentials_is_rejected(monkeypatch):
     m = {"name": "x", "weights": {"source": "s3", "path": "x"}, "hardware": {"instance_type": "g6e.xlarge"}}
-    plan, errors, _ = build_plan([m], s3={"endpoint_url": "http://127.0.0.1:1"})
+    plan, errors = build_plan([m], s3={"endpoint_url": "http://127.0.0.1:1"})[:2]
     assert len(errors) == 1 and "no S3 credentials" in errors[0] and "llm_serving_s3_access_key" in errors[0]
 
 
@@ -375,7 +376,7 @@ def test_catalog_override_changes_prices_and_adds_instance_types(dirs):
                                                    "memory_gib": 256, "hourly_cost": 0.5}}}
     models = triple_play(dirs)
     models[1]["hardware"] = {"instance_type": "onprem-l40s"}
-    plan, errors, _ = build_plan(models, catalog_override=override)
+    plan, errors = build_plan(models, catalog_override=override)[:2]
     assert errors == []
     assert plan["nodes"]["onprem-l40s"] == 1
     assert plan["models"]["mistral-24b-fp8"]["hourly_cost"] == pytest.approx(0.25)

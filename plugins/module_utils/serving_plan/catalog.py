@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
-# Copyright: private_ai.llm_serving contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The GPU catalog the planner reasons with, shipped as data and overridable by the user.
 
 GPU memory is what a node reports as ``nvidia.com/gpu.memory`` (MiB usable by CUDA), not the

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
-# Copyright: private_ai.llm_serving contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the planner needs to know about a checkpoint, read from a local directory or from S3.
 
 Only small files are read (config.json, params.json, the safetensors index); weight sizes come

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
-# Copyright: private_ai.llm_serving contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """GPU memory model of one vLLM replica, per GPU.
 
 vLLM refuses to start when, inside ``gpu_memory_utilization`` x GPU memory, the weights, the

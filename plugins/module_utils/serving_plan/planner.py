@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
-# Copyright: private_ai.llm_serving contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The serving plan of a whole models list: inputs, checkpoints, per-model checks, packing, quota."""
 
 from __future__ import absolute_import, division, print_function
