@@ -77,6 +77,7 @@ def only_error(models, **kw):
 def test_triple_play_plans_cleanly_with_nodes_quota_and_cost(dirs):
     plan, errors, warnings = build_plan(triple_play(dirs))
     assert errors == []
+    assert warnings == []   # every GPU used, no idle nodes
     assert plan["ok"] is True
     assert plan["nodes"] == {"g6.12xlarge": 2, "g6e.xlarge": 1}
     assert plan["gpus_total"] == 9
@@ -436,3 +437,55 @@ def test_synthetic_model_is_deterministic_and_valid(tmp_path):
     assert len(raw) == 8 + hlen + end
     index = json.loads((a / "model.safetensors.index.json").read_text())
     assert index["metadata"]["total_size"] == 24934150144
+
+
+def test_s3_with_a_real_boto3_client_and_stubbed_responses(dirs):
+    """The boto3 client the module builds, with botocore's Stubber checking the exact API calls."""
+    import io
+    from botocore.response import StreamingBody
+    from botocore.stub import Stubber
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.planner import s3_client
+
+    client = s3_client({"endpoint_url": "http://127.0.0.1:19000", "access_key": "AKIAUNITTEST",
+                        "secret_key": "unit-test-secret", "region": "us-east-1", "validate_certs": True})
+    files = sorted(os.listdir(dirs[BF16]))
+    contents = [{"Key": "bf16/" + n, "Size": os.path.getsize(os.path.join(dirs[BF16], n))} for n in files]
+    with Stubber(client) as stub:
+        stub.add_response("list_objects_v2", {"Contents": contents, "IsTruncated": False, "KeyCount": len(contents)},
+                          {"Bucket": "models", "Prefix": "bf16/"})
+        for name in ("model.safetensors.index.json", "config.json"):
+            raw = Path(dirs[BF16], name).read_bytes()
+            stub.add_response("get_object", {"Body": StreamingBody(io.BytesIO(raw), len(raw))},
+                              {"Bucket": "models", "Key": "bf16/" + name})
+        m = {"name": "bf16", "weights": {"source": "s3", "bucket": "models", "path": "/bf16/"},
+             "hardware": {"instance_type": "g6.12xlarge", "gpus": 4},
+             "vllm": {"tensor_parallel_size": 4, "max_model_len": 8192}}
+        plan, errors = build_plan([m], client_factory=lambda: client)[:2]
+        stub.assert_no_pending_responses()
+    assert errors == []
+    assert plan["models"]["bf16"]["checkpoint"]["weight_bytes"] == 47144806400
+
+
+def test_s3_access_denied_names_the_model_and_the_location():
+    from botocore.stub import Stubber
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.planner import s3_client
+
+    client = s3_client({"endpoint_url": "http://127.0.0.1:19000", "access_key": "AKIAUNITTEST",
+                        "secret_key": "unit-test-secret"})
+    with Stubber(client) as stub:
+        stub.add_client_error("list_objects_v2", "AccessDenied", "Access Denied", 403)
+        m = {"name": "bf16", "weights": {"source": "s3", "bucket": "models", "path": "bf16"},
+             "hardware": {"instance_type": "g6.12xlarge", "gpus": 4}, "vllm": {"tensor_parallel_size": 4}}
+        errors = build_plan([m], client_factory=lambda: client)[1]
+    assert len(errors) == 1
+    assert errors[0].startswith("bf16: cannot read s3://models/bf16/ (") and "AccessDenied" in errors[0]
+    assert "unit-test-secret" not in errors[0]
+
+
+def test_tensor_parallel_size_defaults_to_the_gpus_of_a_replica(dirs):
+    m = {"name": "bf16", "weights": {"source": "local", "local_dir": dirs[BF16]},
+         "hardware": {"instance_type": "g6.12xlarge", "gpus": 4}, "vllm": {"max_model_len": 8192}}
+    plan, errors = build_plan([m])[:2]
+    assert errors == []
+    assert plan["models"]["bf16"]["tensor_parallel_size"] == 4
+    assert plan["models"]["bf16"]["pipeline_parallel_size"] == 1

@@ -33,7 +33,8 @@ def normalize(model, default_bucket="models"):
     weights.setdefault("source", "local" if weights.get("local_dir") else "s3")
     weights["bucket"] = weights.get("bucket") or default_bucket
     weights["path"] = (weights.get("path") or m.get("name") or "").strip("/")
-    vllm["tensor_parallel_size"] = vllm.get("tensor_parallel_size") or 1
+    # Unset tensor parallel size: use every GPU of the replica (not pipeline stages).
+    vllm["tensor_parallel_size"] = vllm.get("tensor_parallel_size") or hardware.get("gpus") or 1
     vllm["dtype"] = vllm.get("dtype") or "auto"
     vllm["kv_cache_dtype"] = vllm.get("kv_cache_dtype") or "auto"
     if vllm.get("gpu_memory_utilization") is None:

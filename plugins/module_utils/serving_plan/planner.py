@@ -64,7 +64,7 @@ def read_checkpoint(model, client_factory):
         return ckpt_mod.read_local(os.path.expanduser(w["local_dir"]))
     try:
         return ckpt_mod.read_s3(client_factory(), w["bucket"], w["path"])
-    except (BotoCoreError, ClientError) as e:
+    except (BotoCoreError, ClientError, ValueError) as e:
         raise ckpt_mod.CheckpointError("cannot read s3://%s/%s/ (%s)." % (w["bucket"], w["path"], e))
 
 
