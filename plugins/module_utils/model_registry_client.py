@@ -1,0 +1,234 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, private_ai platform team
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""REST client for the Kubeflow Model Registry API v1alpha3.
+
+Standard library and ``ansible.module_utils.urls`` only, so it runs on any target
+without extra packages. Every failure is raised as one ``RegistryError`` whose
+message is a sentence a person can act on; the bearer token never appears in it.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import socket
+import ssl
+from urllib.error import HTTPError, URLError
+from urllib.parse import quote, urlencode
+
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
+from ansible.module_utils.urls import Request
+
+API_PATH = "/api/model_registry/v1alpha3"
+BODY_EXCERPT = 300
+PAGE_SIZE = 100
+
+
+class RegistryError(Exception):
+    """The one error type of the client.
+
+    ``status`` is the HTTP status (None when no response came back), ``body`` an
+    excerpt of the response body, ``url`` the request URL (no credentials in it).
+    """
+
+    def __init__(self, msg, status=None, body=None, url=None, method=None):
+        super(RegistryError, self).__init__(msg)
+        self.msg = msg
+        self.status = status
+        self.body = body
+        self.url = url
+        self.method = method
+
+    def as_dict(self):
+        """The facts behind the error that are known, for ``fail_json``."""
+        facts = dict(status=self.status, body=self.body, url=self.url, method=self.method)
+        return dict((k, v) for k, v in facts.items() if v is not None)
+
+
+def api_base(url):
+    """Return the API base URL for a registry URL given with or without the API path."""
+    base = (url or "").strip().rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise RegistryError(
+            "The Model Registry url '%s' must start with http:// or https://." % url, url=url)
+    if base.endswith(API_PATH):
+        return base
+    return base + API_PATH
+
+
+def _excerpt(data, secret=None):
+    if data is None:
+        return ""
+    if isinstance(data, bytes):
+        data = data.decode("utf-8", errors="replace")
+    text = " ".join(data.split())
+    if secret:
+        text = text.replace(secret, "********")
+    if len(text) > BODY_EXCERPT:
+        text = text[:BODY_EXCERPT] + "..."
+    return text
+
+
+def _is_registry_error_body(data):
+    """True when a 404 body is the registry's own JSON Error (code + message).
+
+    A wrong base URL also answers 404, but with the router's plain text; treating
+    that as "absent" would make check mode promise creations that then fail.
+    """
+    try:
+        doc = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(doc, dict) and "message" in doc and "code" in doc
+
+
+class RegistryClient:
+    """Minimal Model Registry REST client (RegisteredModel, ModelVersion, ModelArtifact)."""
+
+    def __init__(self, url, token=None, ca_path=None, validate_certs=True, timeout=30):
+        self.base = api_base(url)
+        self._token = token or None
+        headers = {"Accept": "application/json"}
+        if self._token:
+            headers["Authorization"] = "Bearer %s" % self._token
+        # Redirects are not followed: an OAuth proxy that does not accept the token
+        # redirects to its login page, which must not be mistaken for an answer.
+        self._request = Request(headers=headers, validate_certs=validate_certs, ca_path=ca_path,
+                                timeout=timeout, follow_redirects="none", use_netrc=False,
+                                http_agent="private_ai.llm_serving.model_registry")
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def request(self, method, path, query=None, body=None, absent_ok=False):
+        """Send one request and return the decoded JSON body.
+
+        With ``absent_ok`` a 404 carrying the registry's JSON error body returns None
+        (the API's "not found" for the find-by-name endpoints).
+        """
+        url = self.base + path
+        if query:
+            url += "?" + urlencode(query)
+        data = None
+        headers = {}
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        try:
+            resp = self._request.open(method, url, data=data, headers=headers)
+            raw = resp.read()
+        except HTTPError as e:
+            try:
+                raw = e.read()
+            except Exception:  # pylint: disable=broad-except
+                raw = b""
+            if e.code == 404 and absent_ok and _is_registry_error_body(raw):
+                return None
+            raise self._http_error(method, url, e.code, raw)
+        except (UrlsConnectionError, URLError, socket.timeout, ssl.SSLError, OSError) as e:
+            raise self._connection_error(method, url, e)
+        if not raw:
+            return {}
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except ValueError:
+            raise RegistryError(
+                "The Model Registry at %s answered %s %s with a body that is not JSON "
+                "(is the url pointing at the registry REST API?): %s"
+                % (self.base, method, path, _excerpt(raw, self._token)),
+                status=getattr(resp, "status", None), body=_excerpt(raw, self._token),
+                url=url, method=method)
+
+    def _http_error(self, method, url, status, raw):
+        excerpt = _excerpt(raw, self._token)
+        if status in (401, 403):
+            if self._token:
+                why = "the registry rejected the token"
+            else:
+                why = "the registry requires a bearer token and none was given"
+            msg = ("Model Registry authentication failed at %s: %s (HTTP %d); set a valid "
+                   "token (llm_serving_registry_token) with access to this registry."
+                   % (self.base, why, status))
+        elif 300 <= status < 400:
+            msg = ("The Model Registry at %s redirected %s (HTTP %d), which is what an OAuth "
+                   "proxy does when it does not accept the token; set a valid bearer token."
+                   % (self.base, method, status))
+        else:
+            msg = "Model Registry request %s %s failed with HTTP %d: %s" % (
+                method, url, status, excerpt or "(empty body)")
+        return RegistryError(msg, status=status, body=excerpt, url=url, method=method)
+
+    def _connection_error(self, method, url, exc):
+        reason = getattr(exc, "reason", None) or exc
+        if isinstance(reason, ConnectionRefusedError):
+            detail = "connection refused (is the registry running and the url right?)"
+        elif isinstance(reason, (socket.timeout, TimeoutError)):
+            detail = "timed out after %ss" % self._request.timeout
+        elif isinstance(reason, socket.gaierror):
+            detail = "host name not resolved (%s)" % reason
+        elif isinstance(reason, ssl.SSLError) or "CERTIFICATE" in str(reason).upper():
+            detail = ("TLS verification failed (%s); give the registry's CA with ca_path "
+                      "(llm_serving_registry_ca_bundle)" % reason)
+        else:
+            detail = str(reason)
+        return RegistryError("Cannot reach the Model Registry at %s: %s." % (self.base, detail),
+                             url=url, method=method)
+
+    # -- finds ---------------------------------------------------------------------------------
+
+    def find_registered_model(self, name):
+        """The RegisteredModel called ``name``, or None."""
+        return self.request("GET", "/registered_model", {"name": name}, absent_ok=True)
+
+    def find_model_version(self, name, registered_model_id):
+        """The ModelVersion ``name`` of the given RegisteredModel, or None."""
+        return self.request("GET", "/model_version",
+                            {"name": name, "parentResourceId": registered_model_id},
+                            absent_ok=True)
+
+    def list_version_artifacts(self, version_id):
+        """All artifacts of a ModelVersion (every page)."""
+        items = []
+        token = None
+        path = "/model_versions/%s/artifacts" % quote(str(version_id), safe="")
+        while True:
+            query = {"pageSize": PAGE_SIZE, "orderBy": "ID"}
+            if token:
+                query["nextPageToken"] = token
+            page = self.request("GET", path, query) or {}
+            items.extend(page.get("items") or [])
+            token = page.get("nextPageToken")
+            if not token or not page.get("items"):
+                return items
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def create_registered_model(self, body):
+        """POST /registered_models; returns the created RegisteredModel."""
+        return self.request("POST", "/registered_models", body=body)
+
+    def create_model_version(self, registered_model_id, body):
+        """POST /registered_models/{id}/versions; returns the created ModelVersion."""
+        return self.request("POST", "/registered_models/%s/versions"
+                            % quote(str(registered_model_id), safe=""), body=body)
+
+    def create_version_artifact(self, version_id, body):
+        """POST /model_versions/{id}/artifacts; returns the created artifact."""
+        return self.request("POST", "/model_versions/%s/artifacts"
+                            % quote(str(version_id), safe=""), body=body)
+
+    def patch_registered_model(self, model_id, body):
+        """PATCH /registered_models/{id}; returns the updated RegisteredModel."""
+        return self.request("PATCH", "/registered_models/%s" % quote(str(model_id), safe=""),
+                            body=body)
+
+    def patch_model_version(self, version_id, body):
+        """PATCH /model_versions/{id}; returns the updated ModelVersion."""
+        return self.request("PATCH", "/model_versions/%s" % quote(str(version_id), safe=""),
+                            body=body)
+
+    def patch_model_artifact(self, artifact_id, body):
+        """PATCH /model_artifacts/{id}; returns the updated ModelArtifact."""
+        return self.request("PATCH", "/model_artifacts/%s" % quote(str(artifact_id), safe=""),
+                            body=body)

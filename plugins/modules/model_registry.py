@@ -1,0 +1,281 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, private_ai platform team
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: model_registry
+short_description: Ensure a registered model, its version and its artifact in a Model Registry
+version_added: 0.1.0
+description:
+  - Idempotently ensures a C(RegisteredModel), one of its C(ModelVersion)s and that version's
+    C(ModelArtifact) in a Kubeflow / OpenShift AI Model Registry through its REST API
+    C(/api/model_registry/v1alpha3).
+  - Each entity is found by name, created when missing, and otherwise patched with the drifted
+    fields only. Options left unset are not managed. All three are kept in state C(LIVE).
+  - O(registered_model.custom_properties) and O(version.custom_properties) are merged, not
+    replaced. The keys given are enforced; other keys (for example labels added in the
+    dashboard) are kept.
+  - On OpenShift the registry sits behind an authenticating proxy; give a bearer token and the
+    CA bundle that signed its certificate.
+author:
+  - private_ai platform team
+options:
+  url:
+    description:
+      - Base URL of the Model Registry REST service, for example
+        V(https://private-ai-registry-rest.apps.example.com) or V(http://127.0.0.1:18080).
+      - The API path C(/api/model_registry/v1alpha3) is appended unless already present.
+    type: str
+    required: true
+  token:
+    description:
+      - Bearer token sent in the C(Authorization) header (an OpenShift token with access to the
+        registry). Never logged.
+      - Defaults to the environment variable E(MODEL_REGISTRY_TOKEN).
+    type: str
+  ca_path:
+    description:
+      - PEM CA bundle used to verify the registry's TLS certificate.
+    type: path
+  validate_certs:
+    description:
+      - Verify the registry's TLS certificate.
+    type: bool
+    default: true
+  timeout:
+    description:
+      - Timeout in seconds of each HTTP request.
+    type: int
+    default: 30
+  registered_model:
+    description:
+      - The registered model.
+    type: dict
+    required: true
+    suboptions:
+      name:
+        description: Name of the registered model (unique in the registry; never changed).
+        type: str
+        required: true
+      description:
+        description: Description.
+        type: str
+      owner:
+        description: Owner.
+        type: str
+      custom_properties:
+        description:
+          - Custom properties. Plain values are stored as C(MetadataStringValue); a dict with a
+            C(metadataType) key is passed through as is.
+        type: dict
+  version:
+    description:
+      - The model version, under O(registered_model).
+    type: dict
+    suboptions:
+      name:
+        description: Name of the version (unique under its registered model).
+        type: str
+        required: true
+      author:
+        description: Author.
+        type: str
+      description:
+        description: Description.
+        type: str
+      custom_properties:
+        description: Custom properties, as O(registered_model.custom_properties).
+        type: dict
+  artifact:
+    description:
+      - The model artifact of O(version). Requires O(version).
+    type: dict
+    suboptions:
+      name:
+        description:
+          - Name of the artifact among the version's artifacts.
+          - Defaults to O(registered_model.name), as the registry's Python client names it.
+        type: str
+      uri:
+        description:
+          - Location of the weights, for S3
+            C(s3://<bucket>/<path>?endpoint=<url-encoded endpoint>&defaultRegion=<region>).
+        type: str
+        required: true
+      description:
+        description: Description.
+        type: str
+      model_format_name:
+        description: C(modelFormatName), for example V(vLLM).
+        type: str
+      model_format_version:
+        description: C(modelFormatVersion), for example V(1).
+        type: str
+      storage_key:
+        description: C(storageKey), the name of the data connection Secret.
+        type: str
+      storage_path:
+        description: C(storagePath), the path of the weights in that connection's bucket.
+        type: str
+attributes:
+  check_mode:
+    support: full
+    description: Reads the registry and reports what would be created or updated; writes nothing.
+  diff_mode:
+    support: full
+    description: Shows the managed fields of each entity before and after.
+notes:
+  - Written against the REST API v1alpha3 of model-registry v0.2.20; tested against the real
+    server (v0.2.22, whose API description is identical).
+  - The artifact is found among its version's artifacts by name; the server ignores the C(name)
+    filter of that list, so all pages are read.
+"""
+
+EXAMPLES = r"""
+- name: Register Mistral Small 24B BF16
+  private_ai.llm_serving.model_registry:
+    url: https://private-ai-registry-rest.apps.example.com
+    token: "{{ llm_serving_registry_token }}"
+    ca_path: /etc/pki/registry-ca.pem
+    registered_model:
+      name: Mistral-Small-24B-Instruct-2501
+      description: Mistral Small 3 24B instruct
+      owner: platform-team
+      custom_properties:
+        approved: "true"
+    version:
+      name: 2501-bf16
+      author: Mistral AI
+    artifact:
+      uri: s3://models/mistral-small-24b/bf16?endpoint=https%3A%2F%2Fminio.example.com&defaultRegion=us-east-1
+      model_format_name: vLLM
+      model_format_version: "1"
+      storage_key: models-s3
+      storage_path: mistral-small-24b/bf16
+  register: registered
+
+- name: Show the ids
+  ansible.builtin.debug:
+    msg: "{{ registered.registered_model_id }}/{{ registered.model_version_id }}/{{ registered.model_artifact_id }}"
+"""
+
+RETURN = r"""
+registered_model_id:
+  description: Id of the registered model; null in check mode when it would be created.
+  returned: always
+  type: str
+  sample: "1"
+model_version_id:
+  description: Id of the model version; null when O(version) is not given or in check mode when it would be created.
+  returned: always
+  type: str
+  sample: "2"
+model_artifact_id:
+  description: Id of the model artifact; null when O(artifact) is not given or in check mode when it would be created.
+  returned: always
+  type: str
+  sample: "1"
+actions:
+  description: What was done (or would be done in check mode), one line per entity created or updated.
+  returned: always
+  type: list
+  elements: str
+  sample: ["create RegisteredModel 'Mistral-Small-24B-Instruct-2501'", "update ModelVersion '2501-bf16' of 'Mistral-Small-24B-Instruct-2501': description"]
+registered_model:
+  description: The registered model as the registry returned it.
+  returned: always
+  type: dict
+model_version:
+  description: The model version as the registry returned it.
+  returned: always
+  type: dict
+model_artifact:
+  description: The model artifact as the registry returned it.
+  returned: always
+  type: dict
+status:
+  description: HTTP status of the failed request.
+  returned: failure
+  type: int
+body:
+  description: Excerpt of the body of the failed request (the token is never in it).
+  returned: failure
+  type: str
+url:
+  description: URL of the failed request.
+  returned: failure
+  type: str
+method:
+  description: HTTP method of the failed request.
+  returned: failure
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback
+
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.model_registry_client import (
+    RegistryClient,
+    RegistryError,
+)
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.model_registry_ensure import (
+    ensure,
+)
+
+
+def argspec():
+    custom = dict(type="dict")
+    return dict(
+        url=dict(type="str", required=True),
+        token=dict(type="str", no_log=True, fallback=(env_fallback, ["MODEL_REGISTRY_TOKEN"])),
+        ca_path=dict(type="path"),
+        validate_certs=dict(type="bool", default=True),
+        timeout=dict(type="int", default=30),
+        registered_model=dict(type="dict", required=True, options=dict(
+            name=dict(type="str", required=True),
+            description=dict(type="str"),
+            owner=dict(type="str"),
+            custom_properties=custom,
+        )),
+        version=dict(type="dict", options=dict(
+            name=dict(type="str", required=True),
+            author=dict(type="str"),
+            description=dict(type="str"),
+            custom_properties=custom,
+        )),
+        artifact=dict(type="dict", options=dict(
+            name=dict(type="str"),
+            uri=dict(type="str", required=True),
+            description=dict(type="str"),
+            model_format_name=dict(type="str"),
+            model_format_version=dict(type="str"),
+            storage_key=dict(type="str", no_log=False),
+            storage_path=dict(type="str"),
+        )),
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True,
+                           required_by={"artifact": "version"})
+    p = module.params
+    try:
+        client = RegistryClient(p["url"], token=p["token"], ca_path=p["ca_path"],
+                                validate_certs=p["validate_certs"], timeout=p["timeout"])
+        result = ensure(client, p["registered_model"], p["version"], p["artifact"],
+                        check_mode=module.check_mode)
+    except RegistryError as e:
+        module.fail_json(msg=e.msg, **e.as_dict())
+    out = result.as_dict()
+    if module._diff:
+        out["diff"] = dict(before=result.before, after=result.after)
+    module.exit_json(**out)
+
+
+if __name__ == "__main__":
+    main()

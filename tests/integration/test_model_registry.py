@@ -1,0 +1,279 @@
+"""Integration tests of the model_registry module and the registry_seed role against the lab.
+
+The lab runs the real Kubeflow model-registry server (v0.2.19, MariaDB) on loopback, without an
+authenticating proxy. Every test uses names unique to the run, so reruns start clean.
+Skipped, with the reason, when the lab is not up (`make lab-up`).
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB_JSON = ROOT / ".lab" / "lab.json"
+PY = ROOT / ".venv" / "bin" / "python"
+API = "/api/model_registry/v1alpha3"
+MODULE = "ansible_collections.private_ai.llm_serving.plugins.modules.model_registry"
+TOKEN = "sha256~integration-secret-" + uuid.uuid4().hex
+
+
+def _lab():
+    # LAB_REGISTRY_URL (exported by .lab/env) points the tests at another registry server.
+    if os.environ.get("LAB_REGISTRY_URL"):
+        lab = {"registry_url": os.environ["LAB_REGISTRY_URL"]}
+    elif not LAB_JSON.exists():
+        return None, "lab not running: %s missing (make lab-up)" % LAB_JSON
+    else:
+        lab = json.loads(LAB_JSON.read_text())
+    url = lab.get("registry_url")
+    if not url:
+        return None, "lab.json has no registry_url"
+    try:
+        with urllib.request.urlopen(url + API + "/registered_models?pageSize=1", timeout=5) as r:
+            r.read()
+    except (OSError, urllib.error.URLError) as e:
+        return None, "lab Model Registry at %s not answering: %s" % (url, e)
+    return lab, None
+
+
+LAB, SKIP_REASON = _lab()
+pytestmark = pytest.mark.skipif(LAB is None, reason=SKIP_REASON or "")
+
+
+@pytest.fixture()
+def reg():
+    return LAB["registry_url"]
+
+
+@pytest.fixture()
+def run_id():
+    return uuid.uuid4().hex[:8]
+
+
+def rest(base, method, path, body=None):
+    """Direct REST call to the registry (to verify, or to make drift)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + API + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def module(args, check=False, diff=False):
+    """Run the module the way Ansible does (an args file), return its JSON result."""
+    payload = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / ".ansible" / "collections"))
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / ("mr-args-%s.json" % uuid.uuid4().hex)
+    tmp.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": payload}))
+    try:
+        proc = subprocess.run([str(PY), "-m", MODULE, str(tmp)], capture_output=True, text=True,
+                              env=env, timeout=120, check=False)
+    finally:
+        tmp.unlink()
+    return json.loads(proc.stdout)
+
+
+def spec(url, rid, **over):
+    args = {
+        "url": url,
+        "registered_model": {"name": "it-model-%s" % rid, "description": "Integration model",
+                             "owner": "platform-team", "custom_properties": {"approved": True, "tier": "gold"}},
+        "version": {"name": "v1-bf16", "author": "Mistral AI", "description": "BF16 TP=4",
+                    "custom_properties": {"dtype": "bfloat16"}},
+        "artifact": {"uri": "s3://models/it/%s?endpoint=http%%3A%%2F%%2F127.0.0.1%%3A19000&defaultRegion=us-east-1" % rid,
+                     "model_format_name": "vLLM", "model_format_version": "1",
+                     "storage_key": "models-s3", "storage_path": "it/%s" % rid},
+    }
+    args.update(over)
+    return args
+
+
+def test_fresh_seed_creates_model_version_and_artifact(reg, run_id):
+    res = module(spec(reg, run_id))
+    assert res.get("changed") is True, res
+    assert len(res["actions"]) == 3
+    rm_id, mv_id, ma_id = res["registered_model_id"], res["model_version_id"], res["model_artifact_id"]
+    assert all((rm_id, mv_id, ma_id))
+
+    status, rm = rest(reg, "GET", "/registered_models/%s" % rm_id)
+    assert status == 200 and rm["name"] == "it-model-%s" % run_id and rm["state"] == "LIVE"
+    assert rm["owner"] == "platform-team"
+    assert rm["customProperties"]["approved"] == {"metadataType": "MetadataStringValue", "string_value": "true"}
+    status, mv = rest(reg, "GET", "/model_versions/%s" % mv_id)
+    assert mv["registeredModelId"] == rm_id and mv["author"] == "Mistral AI" and mv["state"] == "LIVE"
+    status, ma = rest(reg, "GET", "/model_artifacts/%s" % ma_id)
+    assert ma["uri"].startswith("s3://models/it/%s?endpoint=" % run_id)
+    assert (ma["modelFormatName"], ma["modelFormatVersion"]) == ("vLLM", "1")
+    assert (ma["storageKey"], ma["storagePath"], ma["state"]) == ("models-s3", "it/%s" % run_id, "LIVE")
+    assert ma["name"] == "it-model-%s" % run_id
+
+
+def test_rerun_changes_nothing_and_returns_the_same_ids(reg, run_id):
+    first = module(spec(reg, run_id))
+    second = module(spec(reg, run_id), diff=True)
+    assert second["changed"] is False and second["actions"] == [], second
+    ids = ("registered_model_id", "model_version_id", "model_artifact_id")
+    assert [second[k] for k in ids] == [first[k] for k in ids]
+    assert second["diff"]["before"] == second["diff"]["after"]
+
+
+def test_check_mode_reports_creations_and_writes_nothing(reg, run_id):
+    res = module(spec(reg, run_id), check=True, diff=True)
+    assert res["changed"] is True and len(res["actions"]) == 3
+    assert res["registered_model_id"] is None
+    assert res["diff"]["after"]["registered_model"]["description"] == "Integration model"
+    status, _ = rest(reg, "GET", "/registered_model?name=it-model-%s" % run_id)
+    assert status == 404
+
+
+def test_drift_is_corrected(reg, run_id):
+    first = module(spec(reg, run_id))
+    rm_id, mv_id, ma_id = first["registered_model_id"], first["model_version_id"], first["model_artifact_id"]
+    # Drift made by someone else through the REST API (as the dashboard would).
+    assert rest(reg, "PATCH", "/registered_models/%s" % rm_id, {
+        "description": "edited by hand",
+        "customProperties": {"approved": {"metadataType": "MetadataStringValue", "string_value": "false"},
+                             "tier": {"metadataType": "MetadataStringValue", "string_value": "gold"},
+                             "hand-label": {"metadataType": "MetadataStringValue", "string_value": ""}}})[0] == 200
+    assert rest(reg, "PATCH", "/model_versions/%s" % mv_id, {"author": "someone else"})[0] == 200
+    assert rest(reg, "PATCH", "/model_artifacts/%s" % ma_id,
+                {"artifactType": "model-artifact", "uri": "s3://other/place"})[0] == 200
+
+    check = module(spec(reg, run_id), check=True)
+    assert check["changed"] is True and len(check["actions"]) == 3
+    assert rest(reg, "GET", "/model_artifacts/%s" % ma_id)[1]["uri"] == "s3://other/place"
+
+    fixed = module(spec(reg, run_id), diff=True)
+    assert fixed["changed"] is True, fixed
+    assert fixed["actions"] == [
+        "update RegisteredModel 'it-model-%s': customProperties, description" % run_id,
+        "update ModelVersion 'v1-bf16' of 'it-model-%s': author" % run_id,
+        # The server resets an artifact's state to UNKNOWN on a PATCH without state: drift too.
+        "update ModelArtifact 'it-model-%s' of version 'v1-bf16': state, uri" % run_id,
+    ]
+    assert fixed["diff"]["before"]["model_artifact"]["uri"] == "s3://other/place"
+    assert [fixed[k] for k in ("registered_model_id", "model_version_id", "model_artifact_id")] == [rm_id, mv_id, ma_id]
+
+    rm = rest(reg, "GET", "/registered_models/%s" % rm_id)[1]
+    assert rm["description"] == "Integration model"
+    assert rm["customProperties"]["approved"]["string_value"] == "true"
+    assert "hand-label" in rm["customProperties"]  # properties we do not manage are kept
+    assert rest(reg, "GET", "/model_versions/%s" % mv_id)[1]["author"] == "Mistral AI"
+    ma = rest(reg, "GET", "/model_artifacts/%s" % ma_id)[1]
+    assert (ma["uri"], ma["state"]) == (spec(reg, run_id)["artifact"]["uri"], "LIVE")
+    assert module(spec(reg, run_id))["changed"] is False
+
+
+def test_new_version_of_an_existing_model(reg, run_id):
+    first = module(spec(reg, run_id))
+    other = spec(reg, run_id)
+    other["version"] = dict(other["version"], name="v2-fp8")
+    res = module(other)
+    assert res["changed"] is True
+    assert res["registered_model_id"] == first["registered_model_id"]
+    assert res["model_version_id"] != first["model_version_id"]
+    assert res["actions"] == ["create ModelVersion 'v2-fp8' of 'it-model-%s'" % run_id,
+                              "create ModelArtifact 'it-model-%s' of version 'v2-fp8'" % run_id]
+
+
+def test_registry_down_is_one_clear_error():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = module(spec("http://127.0.0.1:%d" % port, "down", token=TOKEN))
+    assert res["failed"] is True
+    assert res["msg"] == ("Cannot reach the Model Registry at http://127.0.0.1:%d%s: connection refused "
+                          "(is the registry running and the url right?)." % (port, API))
+    assert TOKEN not in json.dumps(res)
+
+
+class _Unauthorized(BaseHTTPRequestHandler):
+    """Answers like the OAuth / kube-rbac proxy in front of an OpenShift AI registry."""
+
+    def do_GET(self):
+        body = b"Unauthorized\n"
+        self.send_response(401)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_PATCH = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+def test_401_is_one_clear_error():
+    """The lab registry has no auth (no proxy in front of it), so a tiny local server plays the
+    proxy that rejects the token."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Unauthorized)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        url = "http://127.0.0.1:%d" % httpd.server_address[1]
+        res = module(spec(url, "auth", token=TOKEN))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert res["failed"] is True and res["status"] == 401
+    assert res["msg"] == ("Model Registry authentication failed at %s%s: the registry rejected the token "
+                          "(HTTP 401); set a valid token (llm_serving_registry_token) with access to this "
+                          "registry." % (url, API))
+    assert TOKEN not in json.dumps(res)
+
+
+def _playbook(tmp_path, play, *args, extra_env=None):
+    pb = tmp_path / "play.yml"
+    pb.write_text(yaml.safe_dump(play, sort_keys=False))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_FORCE_COLOR="0", **(extra_env or {}))
+    cmd = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+           "-e", "ansible_python_interpreter=%s" % PY, str(pb)] + list(args)
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600, check=False)
+
+
+def test_playbook_hides_the_token_and_validates_arguments(reg, run_id, tmp_path):
+    args = spec(reg, run_id, token=TOKEN)
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "register", "private_ai.llm_serving.model_registry": args, "register": "r"},
+        {"name": "again", "private_ai.llm_serving.model_registry": args, "register": "r2"},
+        {"ansible.builtin.assert": {"that": ["r is changed", "r2 is not changed",
+                                             "r.model_artifact_id == r2.model_artifact_id"]}},
+    ]}]
+    proc = _playbook(tmp_path, play, "-vvv")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert TOKEN not in out
+    assert "changed=1" in out
+
+    bad = dict(args, artifact=dict(args["artifact"], modelFormatName="vLLM"))
+    proc = _playbook(tmp_path, [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "bad", "private_ai.llm_serving.model_registry": bad}]}], "-vvv")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "modelFormatName" in out and "artifact" in out
+    assert TOKEN not in out
+
+
+def test_token_from_environment(reg, run_id, tmp_path):
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "register", "private_ai.llm_serving.model_registry": spec(reg, run_id)}]}]
+    proc = _playbook(tmp_path, play, "-vvv", extra_env={"MODEL_REGISTRY_TOKEN": TOKEN})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert TOKEN not in out

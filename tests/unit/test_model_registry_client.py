@@ -1,0 +1,169 @@
+"""Unit tests of the Model Registry REST client's error mapping, against a local HTTP server.
+
+The real registry (lab) has no authenticating proxy and never answers a wrong path with plain
+text, a redirect to a login page or an HTML 200, so those answers are scripted here.
+"""
+
+import json
+import socket
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "collections"))
+
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.model_registry_client import (  # noqa: E402
+    API_PATH,
+    RegistryClient,
+    RegistryError,
+    api_base,
+)
+
+TOKEN = "sha256~unit-test-secret-token"
+
+
+class Script:
+    """path -> (status, content type, body, extra headers); requests are recorded."""
+
+    def __init__(self):
+        self.routes = {}
+        self.seen = []
+
+
+def make_handler(script):
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            script.seen.append((self.command, self.path, dict(self.headers), body))
+            key = self.path.split("?")[0]
+            status, ctype, payload, headers = script.routes.get(
+                key, (404, "text/plain", b"404 page not found\n", {}))
+            if callable(payload):
+                payload = payload(self)
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(payload)))
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PATCH = _answer
+
+        def log_message(self, *args):
+            pass
+
+    return Handler
+
+
+@pytest.fixture()
+def server():
+    script = Script()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(script))
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    script.url = "http://127.0.0.1:%d" % httpd.server_address[1]
+    yield script
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def jbody(obj):
+    return json.dumps(obj).encode()
+
+
+def test_api_base_accepts_url_with_or_without_api_path():
+    assert api_base("http://h:8080/") == "http://h:8080" + API_PATH
+    assert api_base("http://h:8080" + API_PATH + "/") == "http://h:8080" + API_PATH
+    with pytest.raises(RegistryError, match="must start with http"):
+        api_base("h:8080")
+
+
+def test_find_sends_bearer_token_and_name_query(server):
+    server.routes[API_PATH + "/registered_model"] = (200, "application/json", jbody({"id": "7", "name": "a b"}), {})
+    client = RegistryClient(server.url, token=TOKEN)
+    assert client.find_registered_model("a b")["id"] == "7"
+    method, path, headers, _ = server.seen[-1]
+    assert path == API_PATH + "/registered_model?name=a+b"
+    assert headers["Authorization"] == "Bearer " + TOKEN
+
+
+def test_registry_404_json_means_absent(server):
+    server.routes[API_PATH + "/model_version"] = (
+        404, "application/json", jbody({"code": "", "message": "no model version found"}), {})
+    assert RegistryClient(server.url).find_model_version("v", "1") is None
+
+
+def test_router_404_plain_text_is_an_error_not_absent(server):
+    # A wrong base URL answers 404 with the router's text; that must not read as "absent".
+    client = RegistryClient(server.url + "/wrong")
+    with pytest.raises(RegistryError) as err:
+        client.find_registered_model("m")
+    assert err.value.status == 404
+    assert "404 page not found" in err.value.msg
+
+
+def test_401_with_token_is_one_sentence_without_the_token(server):
+    server.routes[API_PATH + "/registered_model"] = (
+        401, "text/plain", ("Unauthorized token " + TOKEN).encode(), {})
+    with pytest.raises(RegistryError) as err:
+        RegistryClient(server.url, token=TOKEN).find_registered_model("m")
+    assert err.value.status == 401
+    assert "rejected the token" in err.value.msg and "(HTTP 401)" in err.value.msg
+    assert TOKEN not in str(err.value.as_dict()) and TOKEN not in err.value.msg
+
+
+def test_403_without_token_says_a_token_is_needed(server):
+    server.routes[API_PATH + "/registered_model"] = (403, "text/plain", b"Forbidden", {})
+    with pytest.raises(RegistryError, match=r"requires a bearer token.*\(HTTP 403\)"):
+        RegistryClient(server.url).find_registered_model("m")
+
+
+def test_redirect_to_login_page_is_not_followed(server):
+    server.routes[API_PATH + "/registered_model"] = (
+        302, "text/html", b"", {"Location": "https://oauth.example/authorize"})
+    with pytest.raises(RegistryError, match=r"redirected GET \(HTTP 302\)"):
+        RegistryClient(server.url, token=TOKEN).find_registered_model("m")
+
+
+def test_500_carries_status_and_body_excerpt(server):
+    server.routes[API_PATH + "/registered_models"] = (
+        500, "application/json", jbody({"code": "", "message": "db is gone " + "x" * 1000}), {})
+    with pytest.raises(RegistryError) as err:
+        RegistryClient(server.url).create_registered_model({"name": "m"})
+    assert err.value.status == 500
+    assert "POST" in err.value.msg and "HTTP 500" in err.value.msg and "db is gone" in err.value.msg
+    assert len(err.value.body) <= 303
+
+
+def test_html_200_is_reported_as_not_the_api(server):
+    server.routes[API_PATH + "/registered_model"] = (200, "text/html", b"<html>login</html>", {})
+    with pytest.raises(RegistryError, match="not JSON"):
+        RegistryClient(server.url).find_registered_model("m")
+
+
+def test_artifact_list_follows_pages(server):
+    pages = {"": {"items": [{"id": "1"}], "nextPageToken": "p2", "size": 1, "pageSize": 1},
+             "p2": {"items": [{"id": "2"}], "nextPageToken": "", "size": 1, "pageSize": 1}}
+
+    def page(handler):
+        token = handler.path.partition("nextPageToken=")[2].split("&")[0]
+        return jbody(pages[token])
+
+    server.routes[API_PATH + "/model_versions/5/artifacts"] = (200, "application/json", page, {})
+    assert [a["id"] for a in RegistryClient(server.url).list_version_artifacts("5")] == ["1", "2"]
+
+
+def test_connection_refused_names_the_url():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(RegistryError) as err:
+        RegistryClient("http://127.0.0.1:%d" % port, token=TOKEN).find_registered_model("m")
+    assert err.value.msg == ("Cannot reach the Model Registry at http://127.0.0.1:%d%s: connection refused "
+                             "(is the registry running and the url right?)." % (port, API_PATH))
+    assert err.value.status is None
