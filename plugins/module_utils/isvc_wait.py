@@ -20,7 +20,11 @@ import time
 
 GROUP_VERSION = "serving.kserve.io/v1beta1"
 TERMINAL_TRANSITIONS = ("BlockedByFailedLoad", "InvalidSpec")
-WATCH_IDLE_SECONDS = 60  # reconnect an idle watch this often, so a silently dead link is noticed
+# The apiserver ends each watch after this many seconds (timeoutSeconds) and we open the next one
+# from the last resourceVersion; the client read timeout is a little longer, so a silently dead
+# link is noticed within WATCH_SECONDS + READ_GRACE while a healthy idle watch never errors.
+WATCH_SECONDS = 120
+READ_GRACE = 5
 CONNECT_TIMEOUT = 10
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 3.0
@@ -140,7 +144,7 @@ class KubeTransport(object):
         import urllib3
 
         try:
-            return self.dyn.request("GET", path, _request_timeout=timeout, **params)
+            return self.dyn.request("GET", path, serialize=False, _request_timeout=timeout, **params)
         except ApiException as exc:
             status = exc.status or 0
             if status == 410:
@@ -230,6 +234,8 @@ class Waiter(object):
         self.ready_at = {}
         self.failed = {}
         self.stats = {"relists": 0, "reconnects": 0, "events": 0}
+        self.contacted = False
+        self.last_error = None
         self.path = "/apis/%s/namespaces/%s/inferenceservices" % (GROUP_VERSION, namespace)
         self.selectors = {}
         if self.label_selector:
@@ -279,6 +285,7 @@ class Waiter(object):
     def relist(self):
         data = self.transport.list(self.path, timeout=max(min(self.remaining(), 60), 1),
                                    **self.selectors)
+        self.contacted = True
         previous = self.ready_at
         self.objects, self.ready_at, self.failed = {}, {}, {}
         for item in data.get("items") or []:
@@ -303,16 +310,17 @@ class Waiter(object):
             try:
                 if rv is None:
                     rv = self.relist()
+                    self.last_error = None
                     if self.done():
                         return self.result()
                 left = self.remaining()
                 if left <= 0:
                     continue
-                read_timeout = min(left, WATCH_IDLE_SECONDS) + 0.5
-                server_timeout = int(math.ceil(min(left, WATCH_IDLE_SECONDS * 5)))
+                server_timeout = int(math.ceil(min(left, WATCH_SECONDS)))
+                read_timeout = min(left, WATCH_SECONDS) + READ_GRACE
                 for event in self.transport.watch(self.path, rv, read_timeout, server_timeout,
                                                   **self.selectors):
-                    failures = 0
+                    failures, self.last_error = 0, None
                     rv = self.handle(event, rv)
                     if self.done():
                         self.transport.close()
@@ -321,8 +329,19 @@ class Waiter(object):
             except Gone:
                 self.stats["relists"] += 1
                 rv = None
-            except Disconnected:
-                # apiserver restarted, link dropped or idle read timeout: resume from rv.
+            except Disconnected as exc:
+                # apiserver restarted or link dropped: resume from rv.
+                self.last_error = str(exc)
+                self.stats["reconnects"] += 1
+                failures += 1
+                self.backoff(failures - 1)
+            except WaitError as exc:
+                # Refused at first contact (RBAC, no CRD) is a configuration error. After the
+                # wait has been established, an apiserver coming back up can briefly answer
+                # 401/403/404 before its caches are warm: retry within the deadline.
+                if not self.contacted:
+                    raise
+                self.last_error = str(exc)
                 self.stats["reconnects"] += 1
                 failures += 1
                 self.backoff(failures - 1)
@@ -345,7 +364,7 @@ class Waiter(object):
     def result(self, timed_out=False):
         targets = self.target_names()
         ready = bool(targets) and all(n in self.ready_at for n in targets)
-        return {"ready": ready, "timed_out": timed_out and not ready,
+        return {"ready": ready, "timed_out": timed_out and not ready, "last_error": self.last_error,
                 "targets": targets, "objects": dict((n, self.objects.get(n)) for n in targets),
                 "ready_at": dict(self.ready_at), "failed": dict(self.failed),
                 "elapsed": round(self.clock() - self.started, 3)}

@@ -196,6 +196,26 @@ def argument_spec():
     return spec
 
 
+def connect(module, waiter):
+    """kubernetes.core's client; an apiserver that is down (restarting) is retried until the deadline."""
+    attempt = 0
+    while True:
+        try:
+            return get_api_client(module).client
+        except CoreException as exc:
+            module.fail_json(msg="Cannot create a Kubernetes client: %s" % exc)
+        except Exception as exc:  # urllib3/kubernetes raise many types for "cannot connect"
+            status = getattr(exc, "status", None)
+            if status and status not in (429, 500, 502, 503, 504):
+                module.fail_json(msg="The Kubernetes API refused kubernetes.core's discovery request: "
+                                 "HTTP %s %s" % (status, getattr(exc, "reason", "")))
+            if waiter.remaining() <= 0:
+                module.fail_json(msg="Cannot reach the Kubernetes API within the %g s timeout: %s"
+                                 % (waiter.timeout, exc), exception=traceback.format_exc())
+            waiter.backoff(attempt)
+            attempt += 1
+
+
 def main():
     module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=argument_spec(),
                               supports_check_mode=True, check_pyyaml=False)
@@ -205,13 +225,10 @@ def main():
                          % p["namespace"])
     if p["timeout"] <= 0:
         module.fail_json(msg="timeout must be a positive number of seconds, got %s." % p["timeout"])
-    try:
-        client = get_api_client(module)
-    except CoreException as exc:
-        module.fail_json(msg="Cannot connect to the cluster: %s" % exc)
-    transport = KubeTransport(client.client)
-    waiter = Waiter(transport, p["namespace"], names=p["names"], label_selector=p["label_selector"],
+    waiter = Waiter(None, p["namespace"], names=p["names"], label_selector=p["label_selector"],
                     timeout=p["timeout"], fail_fast=p["fail_fast"])
+    waiter.transport = KubeTransport(connect(module, waiter))
+    transport = waiter.transport
     try:
         outcome = waiter.run()
     except WaitError as exc:
@@ -236,6 +253,8 @@ def main():
                 "%d of %d InferenceServices not ready after %.0f s: " % (
                     len(diagnostics), len(outcome["targets"]), outcome["elapsed"]))
         msg = head + " ".join(explain(d, p["namespace"], outcome["elapsed"]) for d in failing)
+    if outcome["timed_out"] and outcome["last_error"]:
+        msg += " The last apiserver error was: %s." % outcome["last_error"]
     module.fail_json(msg=msg, diagnostics=diagnostics, **result)
 
 

@@ -69,9 +69,9 @@ class Transport:
         self.stats["watch_requests"] += 1
         self.watch_rvs.append(rv)
         assert read_timeout > 0 and server_timeout >= 1
-        if not self.watches:  # nothing more happens: the stream idles until the read timeout
-            self.clock.now += read_timeout
-            raise Disconnected("read timed out")
+        if not self.watches:  # nothing more happens: the server ends the watch at timeoutSeconds
+            self.clock.now += min(server_timeout, read_timeout)
+            return
         for entry in self.watches.pop(0):
             if isinstance(entry, float):
                 self.clock.now += entry
@@ -175,7 +175,7 @@ def test_timeout_reports_last_seen_objects():
     assert out["objects"]["b"]["metadata"]["name"] == "b"
     assert out["objects"]["ghost"] is None
     assert out["ready_at"] == {"a": 0.0}
-    assert 30 <= out["elapsed"] <= 31.5
+    assert 30 <= out["elapsed"] <= 31
 
 
 def test_fail_fast_on_terminal_state():
@@ -220,3 +220,20 @@ def test_other_isvcs_in_the_namespace_are_ignored():
         {"type": "MODIFIED", "object": obj("a", 3, ready=True)}]])
     out = waiter(t, clock, names=["a", "a"]).run()
     assert out["ready"] and out["targets"] == ["a"]
+
+
+def test_permission_error_at_first_contact_is_raised_but_tolerated_after():
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_wait import WaitError
+    clock = Clock()
+    t = Transport(clock, [WaitError("HTTP 403: forbidden")], [])
+    try:
+        waiter(t, clock, names=["a"]).run()
+        raise AssertionError("a 403 at first contact must fail")
+    except WaitError as exc:
+        assert "403" in str(exc)
+    clock = Clock()
+    t = Transport(clock, [([obj("a", 1)], 1)], [
+        [Disconnected("apiserver restarted")], [WaitError("HTTP 403: RBAC cache not warm")],
+        [{"type": "MODIFIED", "object": obj("a", 2, ready=True)}]])
+    w = waiter(t, clock, names=["a"])
+    assert w.run()["ready"] and w.stats["reconnects"] == 2
