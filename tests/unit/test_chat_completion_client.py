@@ -239,3 +239,87 @@ def test_stream_error_payload(server):
     server.add("POST", "/v1/chat/completions", (200, lambda: iter([{"error": {"message": "engine dead"}}]), {}))
     with pytest.raises(EndpointError, match="engine dead"):
         run_smoke_test(server.url, "m", MSGS, timeout=5)
+
+
+@pytest.fixture()
+def tls_server(server, tmp_path):
+    """The scripted server behind TLS with a certificate from a private CA (ca.crt)."""
+    import ssl
+    import subprocess
+
+    def ossl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=tmp_path, check=True, capture_output=True)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    ossl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=unit-ca", "-days", "1")
+    ossl("req", *ec, "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=localhost")
+    (tmp_path / "san").write_text("subjectAltName=IP:127.0.0.1\n")
+    ossl("x509", "-req", "-in", "srv.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+         "-out", "srv.crt", "-days", "1", "-extfile", "san")
+    import socket as _socket
+    port = int(server.url.rsplit(":", 1)[1])
+    # a TLS front on another port that relays to the scripted plain server
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(tmp_path / "srv.crt"), str(tmp_path / "srv.key"))
+    lsock = _socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+
+    def pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(_socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def accept():
+        while True:
+            try:
+                raw, _addr = lsock.accept()
+            except OSError:
+                return
+            try:
+                tls = ctx.wrap_socket(raw, server_side=True)
+            except (ssl.SSLError, OSError):
+                raw.close()
+                continue
+            back = _socket.create_connection(("127.0.0.1", port))
+            threading.Thread(target=pipe, args=(tls, back), daemon=True).start()
+            threading.Thread(target=pipe, args=(back, tls), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    server.tls_url = "https://127.0.0.1:%d" % lsock.getsockname()[1]
+    server.ca = str(tmp_path / "ca.crt")
+    yield server
+    lsock.close()
+
+
+def test_tls_with_ca_bundle(tls_server):
+    healthy(tls_server)
+    tls_server.add("POST", "/v1/chat/completions", (200, sse(["secure"]), {}))
+    out = run_smoke_test(tls_server.tls_url, "m", MSGS, ca_path=tls_server.ca, token=TOKEN, timeout=10)
+    assert out["content"] == "secure"
+
+
+def test_tls_without_the_ca_fails_at_once_and_says_so(tls_server):
+    healthy(tls_server)
+    t0 = time.monotonic()
+    with pytest.raises(EndpointError) as exc:
+        run_smoke_test(tls_server.tls_url, "m", MSGS, timeout=20)
+    assert time.monotonic() - t0 < 5
+    assert "failed TLS verification" in str(exc.value) and "ca_path" in str(exc.value)
+
+
+def test_tls_validate_certs_false(tls_server):
+    healthy(tls_server)
+    tls_server.add("POST", "/v1/chat/completions", (200, sse(["insecure"]), {}))
+    assert run_smoke_test(tls_server.tls_url, "m", MSGS, validate_certs=False, timeout=10)["content"] == "insecure"
