@@ -149,8 +149,14 @@ class KueueController(kube.Controller):
 
     def _delete(self, wl):
         meta = wl["metadata"]
-        kube.ignore_404(self.custom.delete_namespaced_custom_object, GROUP, VERSION,
-                        meta["namespace"], "workloads", meta["name"])
+        try:  # the uid precondition spares a re-created namesake when the cache is behind
+            kube.ignore_404(self.custom.delete_namespaced_custom_object, GROUP, VERSION,
+                            meta["namespace"], "workloads", meta["name"],
+                            body={"preconditions": {"uid": meta["uid"]}})
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            return
         self.log.info("deleted Workload %s/%s", meta["namespace"], meta["name"])
 
     def _admit(self, ours, queued):

@@ -150,6 +150,7 @@ class MachineAPIController(kube.Controller):
             self.expect.pop(key, None)
             for m in machines:  # owner refs would do it too; be quick about it
                 self._delete_machine(m)
+            self._collect_orphans(ns, name)
             return
         names = {m["metadata"]["name"] for m in machines}
         live_names = {m["metadata"]["name"] for m in machines

@@ -8,6 +8,7 @@ restarting them. Ports are stable per InferenceService (`<state-dir>/vllm/ports.
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +24,15 @@ def _alive(pid):
             return b"labsim.vllm_sim" in fh.read()
     except OSError:
         return False
+
+
+def _port_free(port):
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 class SimManager:
@@ -62,7 +72,7 @@ class SimManager:
             if key not in self.ports:
                 used = set(self.ports.values())
                 idx = 0
-                while idx in used:
+                while idx in used or not _port_free(self.port_base + idx):
                     idx += 1
                 self.ports[key] = idx
                 with open(self.ports_file, "w", encoding="utf-8") as fh:
@@ -90,6 +100,9 @@ class SimManager:
         """Start a sim for key serving `name`; returns its record."""
         self.stop(key)
         port = self.port_for(key)
+        if not _port_free(port):  # taken by something else since we chose it
+            self.release_port(key)
+            port = self.port_for(key)
         args = [sys.executable, "-m", "labsim.vllm_sim", "--port", str(port),
                 "--served-model-name", name, "--model", "/mnt/models",
                 "--max-model-len", str(profile["max_model_len"]),
@@ -148,9 +161,13 @@ class SimManager:
 
     @staticmethod
     def healthy(rec):
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/health" % rec["port"],
-                                        timeout=0.5) as resp:
-                return resp.status == 200
-        except OSError:
+        """True when rec's own process answers /v1/models with rec's served name."""
+        if not _alive(rec["pid"]):
             return False
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/v1/models" % rec["port"],
+                                        timeout=0.5) as resp:
+                models = json.load(resp).get("data") or []
+        except (OSError, ValueError):
+            return False
+        return any(m.get("id") == rec["name"] for m in models)
