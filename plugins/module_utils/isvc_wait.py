@@ -318,14 +318,21 @@ class Waiter(object):
                     continue
                 server_timeout = int(math.ceil(min(left, WATCH_SECONDS)))
                 read_timeout = min(left, WATCH_SECONDS) + READ_GRACE
+                opened, got = self.clock(), 0
                 for event in self.transport.watch(self.path, rv, read_timeout, server_timeout,
                                                   **self.selectors):
+                    got += 1
                     failures, self.last_error = 0, None
                     rv = self.handle(event, rv)
                     if self.done():
                         self.transport.close()
                         return self.result()
                 # The server closed the watch (its timeoutSeconds): resume from the same point.
+                # A watch that ends at once with nothing in it (a proxy cutting streams) must
+                # not turn this loop into polling: back off as for a dropped connection.
+                if not got and self.clock() - opened < 1.0:
+                    failures += 1
+                    self.backoff(failures - 1)
             except Gone:
                 self.stats["relists"] += 1
                 rv = None
