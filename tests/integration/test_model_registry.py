@@ -277,3 +277,182 @@ def test_token_from_environment(reg, run_id, tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert TOKEN not in out
+
+
+# -- the registry_seed role ----------------------------------------------------------------------
+
+S3_ENDPOINT = "http://127.0.0.1:19000"
+
+
+def _models(rid):
+    return [
+        {"name": "reg-full-%s" % rid, "weights": {"bucket": "models", "path": "it/%s/bf16" % rid},
+         "registry": {"model_name": "It-Full-%s" % rid, "version": "2501-bf16", "description": "full entry",
+                      "owner": "platform-team", "author": "Mistral AI", "format_name": "vLLM",
+                      "format_version": "1", "custom_properties": {"approved": "yes"}}},
+        # Only what a minimal models entry carries: registry defaults apply.
+        {"name": "reg-min-%s" % rid, "weights": {"path": "it/%s/fp8" % rid}},
+    ]
+
+
+def _role_play(tmp_path, extra_vars, *args, tasks_from=None):
+    vars_file = tmp_path / "vars.json"
+    vars_file.write_text(json.dumps(extra_vars))
+    role = {"role": "private_ai.llm_serving.registry_seed"}
+    play = {"hosts": "localhost", "gather_facts": False,
+            "module_defaults": {"group/private_ai.llm_serving.k8s": {
+                "kubeconfig": "{{ llm_serving_kubeconfig | default(omit) }}"}},
+            "tasks": [{"name": "registry_seed", "ansible.builtin.include_role": dict(
+                {"name": role["role"]}, **({"tasks_from": tasks_from} if tasks_from else {}))},
+                      # The test reads the published fact from a file (changed_when: false keeps the recap honest).
+                      {"name": "ids", "changed_when": False, "ansible.builtin.copy": {
+                          "dest": str(tmp_path / "ids.json"),
+                          "content": "{{ llm_serving_registry_ids | default({}) | to_json }}"}}]}
+    if tasks_from:
+        play["tasks"][1] = {"name": "url", "ansible.builtin.debug": {"var": "__registry_seed_discovered_url"}}
+    return _playbook(tmp_path, [play], "-e", "@%s" % vars_file, *args)
+
+
+def _ids(tmp_path):
+    """llm_serving_registry_ids as the last play published it."""
+    return json.loads((tmp_path / "ids.json").read_text())
+
+
+def _recap(out):
+    line = [l for l in out.splitlines() if l.startswith("localhost") and "ok=" in l][-1]
+    return dict(kv.split("=") for kv in line.split(":", 1)[1].split())
+
+
+def test_role_registers_every_model_idempotently_and_check_mode_is_safe(reg, run_id, tmp_path):
+    extra = {"llm_serving_models": _models(run_id), "llm_serving_registry_url": reg,
+             "llm_serving_registry_token": TOKEN, "llm_serving_s3_endpoint": S3_ENDPOINT,
+             "llm_serving_registry_seed_label_inference_services": False}
+
+    check = _role_play(tmp_path, extra, "--check", "--diff", "-vvv")
+    out = check.stdout + check.stderr
+    assert check.returncode == 0, out[-3000:]
+    assert TOKEN not in out
+    assert rest(reg, "GET", "/registered_model?name=It-Full-%s" % run_id)[0] == 404  # nothing written
+
+    first = _role_play(tmp_path, extra)
+    assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
+    assert _recap(first.stdout)["changed"] != "0"
+
+    status, rm = rest(reg, "GET", "/registered_model?name=It-Full-%s" % run_id)
+    assert status == 200 and rm["owner"] == "platform-team" and rm["description"] == "full entry"
+    status, mv = rest(reg, "GET", "/model_version?name=2501-bf16&parentResourceId=%s" % rm["id"])
+    assert status == 200 and mv["author"] == "Mistral AI"
+    arts = rest(reg, "GET", "/model_versions/%s/artifacts" % mv["id"])[1]["items"]
+    assert [a["uri"] for a in arts] == [
+        "s3://models/it/%s/bf16?endpoint=http%%3A%%2F%%2F127.0.0.1%%3A19000&defaultRegion=us-east-1" % run_id]
+    assert (arts[0]["storageKey"], arts[0]["storagePath"]) == ("models-s3", "it/%s/bf16" % run_id)
+    # A model without a registry entry: its own name, version "1", format vLLM 1.
+    status, rm_min = rest(reg, "GET", "/registered_model?name=reg-min-%s" % run_id)
+    assert status == 200
+    mv_min = rest(reg, "GET", "/model_version?name=1&parentResourceId=%s" % rm_min["id"])[1]
+    art_min = rest(reg, "GET", "/model_versions/%s/artifacts" % mv_min["id"])[1]["items"][0]
+    assert (art_min["modelFormatName"], art_min["modelFormatVersion"]) == ("vLLM", "1")
+    assert art_min["uri"].startswith("s3://models/it/%s/fp8?" % run_id)
+
+    first_ids = _ids(tmp_path)
+    assert first_ids["reg-full-%s" % run_id] == {"registered_model_id": rm["id"], "model_version_id": mv["id"],
+                                                 "model_artifact_id": arts[0]["id"]}
+    second = _role_play(tmp_path, extra)
+    assert second.returncode == 0
+    assert _recap(second.stdout)["changed"] == "0"
+    assert _ids(tmp_path) == first_ids
+
+
+def _kube():
+    if "kubeconfig" not in LAB or not Path(LAB["kubeconfig"]).exists():
+        pytest.skip("lab Kubernetes API not available (no kubeconfig in lab.json)")
+    kubernetes = pytest.importorskip("kubernetes")
+    api = kubernetes.config.new_client_from_config(config_file=LAB["kubeconfig"])
+    return kubernetes, api
+
+
+@pytest.fixture()
+def namespace(run_id):
+    kubernetes, api = _kube()
+    core = kubernetes.client.CoreV1Api(api)
+    name = "it-registry-%s" % run_id
+    core.create_namespace({"metadata": {"name": name}})
+    yield name
+    core.delete_namespace(name)
+
+
+def test_role_labels_inference_services_with_registry_ids(reg, run_id, namespace, tmp_path):
+    kubernetes, api = _kube()
+    custom = kubernetes.client.CustomObjectsApi(api)
+    models = _models(run_id)
+    for m in models:
+        custom.create_namespaced_custom_object("serving.kserve.io", "v1beta1", namespace, "inferenceservices", {
+            "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+            "metadata": {"name": m["name"], "labels": {"opendatahub.io/dashboard": "true"}},
+            "spec": {"predictor": {"model": {"modelFormat": {"name": "vLLM"}, "runtime": "none",
+                                             "storageUri": "s3://models/%s" % m["weights"]["path"]}}}})
+    extra = {"llm_serving_models": models, "llm_serving_registry_url": reg, "llm_serving_namespace": namespace,
+             "llm_serving_s3_endpoint": S3_ENDPOINT, "llm_serving_registry_name": "it-registry",
+             "llm_serving_kubeconfig": LAB.get("deployer_kubeconfig") or LAB["kubeconfig"]}
+    first = _role_play(tmp_path, extra)
+    assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
+    for m in models:
+        isvc = custom.get_namespaced_custom_object("serving.kserve.io", "v1beta1", namespace,
+                                                   "inferenceservices", m["name"])
+        labels = isvc["metadata"]["labels"]
+        rm_name = m.get("registry", {}).get("model_name", m["name"])
+        rm = rest(reg, "GET", "/registered_model?name=%s" % rm_name)[1]
+        assert labels["modelregistry.opendatahub.io/registered-model-id"] == rm["id"]
+        mv = rest(reg, "GET", "/model_version?name=%s&parentResourceId=%s"
+                  % (m.get("registry", {}).get("version", "1"), rm["id"]))[1]
+        assert labels["modelregistry.opendatahub.io/model-version-id"] == mv["id"]
+        assert labels["modelregistry.opendatahub.io/name"] == "it-registry"
+        assert labels["opendatahub.io/dashboard"] == "true"  # other owners' labels untouched
+        managers = {f["manager"] for f in isvc["metadata"]["managedFields"]}
+        assert "private-ai-llm-serving-registry" in managers
+
+    second = _role_play(tmp_path, extra, "--check", "--diff")
+    assert second.returncode == 0 and _recap(second.stdout)["changed"] == "0", second.stdout[-3000:]
+    third = _role_play(tmp_path, extra)
+    assert third.returncode == 0 and _recap(third.stdout)["changed"] == "0", third.stdout[-3000:]
+
+
+def test_role_fails_clearly_when_an_inference_service_is_missing(reg, run_id, namespace, tmp_path):
+    extra = {"llm_serving_models": _models(run_id)[:1], "llm_serving_registry_url": reg,
+             "llm_serving_namespace": namespace, "llm_serving_s3_endpoint": S3_ENDPOINT,
+             "llm_serving_kubeconfig": LAB.get("deployer_kubeconfig") or LAB["kubeconfig"]}
+    proc = _role_play(tmp_path, extra)
+    assert proc.returncode != 0
+    assert ("InferenceService(s) reg-full-%s not found in namespace %s" % (run_id, namespace)) in proc.stdout
+
+
+def test_role_discovers_the_registry_url_from_its_service_and_route(run_id, namespace, tmp_path):
+    kubernetes, api = _kube()
+    core = kubernetes.client.CoreV1Api(api)
+    core.create_namespaced_service(namespace, {
+        "metadata": {"name": "it-registry", "labels": {"component": "model-registry"}},
+        "spec": {"ports": [{"name": "https-api", "port": 8443}, {"name": "grpc-api", "port": 9090}]}})
+    extra = {"llm_serving_models": [], "llm_serving_registry_namespace": namespace,
+             "llm_serving_registry_name": "it-registry", "llm_serving_s3_endpoint": S3_ENDPOINT,
+             "llm_serving_kubeconfig": LAB.get("deployer_kubeconfig") or LAB["kubeconfig"]}
+    proc = _role_play(tmp_path, extra, tasks_from="discover.yml")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "https://it-registry.%s.svc:8443" % namespace in proc.stdout
+
+    custom = kubernetes.client.CustomObjectsApi(api)
+    try:
+        custom.create_namespaced_custom_object("route.openshift.io", "v1", namespace, "routes", {
+            "apiVersion": "route.openshift.io/v1", "kind": "Route",
+            "metadata": {"name": "it-registry-https"},
+            "spec": {"host": "it-registry-rest.apps.example.com", "to": {"kind": "Service", "name": "it-registry"},
+                     "tls": {"termination": "reencrypt"}}})
+    except kubernetes.client.exceptions.ApiException as e:
+        pytest.skip("no Route API in the lab: %s" % e.reason)
+    proc = _role_play(tmp_path, extra, tasks_from="discover.yml")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "https://it-registry-rest.apps.example.com" in proc.stdout
+
+    proc = _role_play(tmp_path, dict(extra, llm_serving_registry_name="other"), tasks_from="discover.yml")
+    assert proc.returncode != 0
+    assert "No Service other labelled component=model-registry in namespace %s (found: it-registry)" % namespace \
+        in proc.stdout
