@@ -1,0 +1,181 @@
+"""Bad input to site.yml against the running lab: each case fails in the preflight with one sentence
+that names the field, and nothing on the cluster or in S3 changed.
+
+Runs `ansible-playbook site.yml -i inventories/lab` with the lab inventory's models list altered
+through an extra-vars file. Skips when the lab is not running (`make lab-up`).
+"""
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+STATE = Path(os.environ.get("LAB_STATE_DIR") or REPO / ".lab")
+PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook") if (REPO / ".venv" / "bin").exists() else "ansible-playbook"
+
+# (group, version, kind, namespaced) of everything site.yml writes.
+KINDS = [
+    ("", "v1", "Namespace", False),
+    ("", "v1", "Secret", True),
+    ("machine.openshift.io", "v1beta1", "MachineSet", True),
+    ("kueue.x-k8s.io", "v1beta1", "ResourceFlavor", False),
+    ("kueue.x-k8s.io", "v1beta1", "ClusterQueue", False),
+    ("kueue.x-k8s.io", "v1beta1", "LocalQueue", True),
+    ("serving.kserve.io", "v1alpha1", "ServingRuntime", True),
+    ("serving.kserve.io", "v1beta1", "InferenceService", True),
+]
+
+
+@pytest.fixture(scope="module")
+def lab():
+    path = STATE / "lab.json"
+    if not path.exists() or not (STATE / "labsim.ready").exists():
+        pytest.skip("the lab is not running (%s): run `make lab-up`" % path)
+    if not (REPO / "roles" / "preflight").exists():
+        pytest.skip("roles/preflight is not there yet")
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def dyn(lab):
+    kubernetes = pytest.importorskip("kubernetes")
+    from kubernetes.dynamic import DynamicClient
+
+    api = kubernetes.config.new_client_from_config(config_file=lab["kubeconfig"])
+    return DynamicClient(api)
+
+
+@pytest.fixture(scope="module")
+def s3(lab):
+    boto3 = pytest.importorskip("boto3")
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3", endpoint_url=lab["s3"]["endpoint"], aws_access_key_id=lab["s3"]["access_key"],
+        aws_secret_access_key=lab["s3"]["secret_key"], region_name=lab["s3"]["region"],
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+
+
+def snapshot(dyn, s3):
+    """Every object site.yml could write (kind, namespace, name -> resourceVersion) and every S3 object."""
+    state = {}
+    for group, version, kind, _namespaced in KINDS:
+        api = dyn.resources.get(api_version="%s/%s" % (group, version) if group else version, kind=kind)
+        for item in api.get().to_dict().get("items", []):
+            meta = item["metadata"]
+            # Custom resources: spec generation, labels and annotations (the lab's simulator keeps
+            # writing their status); core objects: resourceVersion.
+            mark = meta["resourceVersion"] if not group else json.dumps(
+                [meta.get("generation"), meta.get("labels"), meta.get("annotations")], sort_keys=True)
+            state["%s %s/%s" % (kind, meta.get("namespace", ""), meta["name"])] = mark
+    for bucket in s3.list_buckets().get("Buckets", []):
+        state["bucket %s" % bucket["Name"]] = ""
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
+            for obj in page.get("Contents", []):
+                state["s3 %s/%s" % (bucket["Name"], obj["Key"])] = obj["ETag"]
+    return state
+
+
+def lab_models():
+    data = yaml.safe_load((REPO / "inventories" / "lab" / "group_vars" / "all" / "models.yml").read_text())
+    return data["llm_serving_models"]
+
+
+def run_site(tmp_path, extra, env=None):
+    path = tmp_path / "extra.json"
+    path.write_text(json.dumps(extra))
+    proc = subprocess.run(
+        [PLAYBOOK, "site.yml", "-i", "inventories/lab", "-e", "@%s" % path],
+        cwd=REPO, capture_output=True, text=True, timeout=600, env=env or os.environ.copy())
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def failure_messages(output):
+    """The msg of every failed task in the default callback's YAML-ish output."""
+    msgs = []
+    for block in re.split(r"\n(?=fatal: |failed: )", output):
+        if block.startswith(("fatal: ", "failed: ")):
+            m = re.search(r"msg: ([\s\S]*?)(?:\n\S|\n\n|$)", block)
+            msgs.append(re.sub(r"\s+", " ", m.group(1)).strip() if m else block[:500])
+    return msgs
+
+
+def _invalid_name(models):
+    models[0]["name"] = "Mistral_24B.bf16"
+    return {"llm_serving_models": models}
+
+
+def _tp_too_large(models):
+    models[1]["vllm"]["tensor_parallel_size"] = 8
+    return {"llm_serving_models": models}
+
+
+def _unknown_instance_type(models):
+    models[2]["hardware"]["instance_type"] = "g9.mega"
+    return {"llm_serving_models": models}
+
+
+def _duplicate_name(models):
+    models[2]["name"] = models[0]["name"]
+    return {"llm_serving_models": models}
+
+
+def _missing_s3_credentials(models):
+    return {"llm_serving_models": models, "llm_serving_s3_access_key": "", "llm_serving_s3_secret_key": ""}
+
+
+CASES = {
+    # case: (alter the extra vars, a regular expression the failure must match)
+    "invalid-name": (_invalid_name, r"\bname\b.*Mistral_24B\.bf16|Mistral_24B\.bf16.*\bname\b"),
+    "tp-larger-than-gpus": (_tp_too_large, r"tensor_parallel_size"),
+    "unknown-instance-type": (_unknown_instance_type, r"instance_type.*g9\.mega|g9\.mega.*instance_type"),
+    "duplicate-name": (_duplicate_name, r"(?i)duplicate.*%s|%s.*duplicate" % ("mistral-24b-bf16", "mistral-24b-bf16")),
+    "missing-s3-credentials": (_missing_s3_credentials, r"(?i)(access_key|secret_key|credential)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_fails_in_one_sentence_and_changes_nothing(case, lab, dyn, s3, tmp_path):
+    alter, pattern = CASES[case]
+    extra = alter(copy.deepcopy(lab_models()))
+    env = os.environ.copy()
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        env.pop(var, None)
+
+    before = snapshot(dyn, s3)
+    rc, output = run_site(tmp_path, extra, env)
+    after = snapshot(dyn, s3)
+
+    assert rc != 0, "site.yml accepted the %s input:\n%s" % (case, output[-3000:])
+    msgs = failure_messages(output)
+    assert len(msgs) == 1, "expected exactly one failed task, got %d:\n%s" % (len(msgs), output[-3000:])
+    assert re.search(pattern, msgs[0]), "the failure does not name the field (%s): %s" % (pattern, msgs[0])
+    assert "changed=0" in output, "site.yml changed something before failing:\n%s" % output[-2000:]
+    created = sorted(set(after) - set(before))
+    deleted = sorted(set(before) - set(after))
+    assert not created and not deleted, "objects created %s, deleted %s" % (created, deleted)
+    moved = [ref for ref in before if before[ref] != after.get(ref, before[ref])]
+    assert not moved, "objects changed: %s" % moved
+
+
+def test_bad_input_output_has_no_secret(lab, tmp_path):
+    """A failing run at -vvv does not print the S3 secret key the inventory reads with a lookup."""
+    extra = _tp_too_large(copy.deepcopy(lab_models()))
+    path = tmp_path / "extra.json"
+    path.write_text(json.dumps(extra))
+    proc = subprocess.run([PLAYBOOK, "site.yml", "-i", "inventories/lab", "-e", "@%s" % path, "-vvv"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert lab["s3"]["secret_key"] not in out
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-v"]))
