@@ -81,11 +81,13 @@ def scan_local(src, prefix, exclude):
     return files
 
 
-def list_remote(client, bucket, prefix, endpoint):
+def list_remote(client, bucket, prefix, endpoint, max_keys=None):
     """``{key: {size, etag}}`` of the objects under ``prefix``; None when the bucket is missing."""
     objects = {}
+    paging = {"MaxItems": max_keys} if max_keys else {}
     try:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix, PaginationConfig=paging):
             for obj in page.get("Contents", []):
                 objects[obj["Key"]] = {"size": obj["Size"], "etag": obj.get("ETag", "").strip('"')}
     except Exception as exc:  # pylint: disable=broad-except
@@ -167,9 +169,8 @@ def plan(client, opts, local, remote, cache, pool):
         except OSError as exc:
             raise S3SyncError("fingerprint %s" % item.path, exc.strerror or str(exc))
         except Exception as exc:  # pylint: disable=broad-except
-            raise client_error(exc, "compare s3://%s/%s with %s" % (opts["bucket"], item.key,
-                                                                     item.path),
-                               opts["endpoint_url"], opts["bucket"])
+            doing = "compare s3://%s/%s with %s" % (opts["bucket"], item.key, item.path)
+            raise client_error(exc, doing, opts["endpoint_url"], opts["bucket"])
     if not opts["delete"]:
         return []
     wanted = set(item.key for item in local)
@@ -225,10 +226,15 @@ def sync(opts, check_mode=False):
     if src and not os.path.isdir(src):
         raise S3SyncError("sync %s to s3://%s/%s" % (src, bucket, prefix),
                           "src is not a directory on this host")
+    if opts.get("delete") and not prefix:
+        raise S3SyncError("sync %s to s3://%s/" % (src, bucket),
+                          "delete=true with an empty prefix would delete every other object in "
+                          "the bucket; set a prefix")
     client = make_client(opts)
     result = {"bucket_created": False, "stale_uploads": [], "warnings": []}
     local = scan_local(src, prefix, opts.get("exclude") or []) if src else []
-    remote = list_remote(client, bucket, prefix, endpoint)
+    # Without src only the bucket matters: one key is enough to know it exists.
+    remote = list_remote(client, bucket, prefix, endpoint, max_keys=None if src else 1)
     if remote is None:
         result["bucket_created"] = ensure_bucket(client, opts, check_mode)
         remote = {}

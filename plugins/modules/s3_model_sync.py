@@ -26,7 +26,7 @@ description:
   - Works against MinIO and other S3 servers (path-style addressing, checksums only where an
     operation requires them).
 author:
-  - private_ai platform team
+  - private_ai platform team (@private-ai)
 requirements:
   - boto3 >= 1.36
 options:
@@ -231,10 +231,14 @@ def main():
                          % params["part_size_mb"])
     if not 1 <= params["concurrency"] <= 64:
         module.fail_json(msg="concurrency must be between 1 and 64, got %d" % params["concurrency"])
+    error = None
     try:
         result = sync(params, check_mode=module.check_mode)
     except S3SyncError as err:
-        fail(module, err)
+        error = err
+    if error:
+        # Outside the except block: the sentence is the whole story, no traceback is attached.
+        fail(module, error)
     for warning in result.pop("warnings", []):
         module.warn(warning)
     module.exit_json(**result)

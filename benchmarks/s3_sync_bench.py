@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Upload throughput of s3_model_sync against mc mirror, rclone and aws s3 sync, in one run.
+
+Generates a synthetic model (default 4 GB in 5 shards plus small files), uploads it with each tool
+to its own prefix of the same MinIO, prints MB/s for each and the ratio of ours to each, then
+times an unchanged re-run of every tool. Not a test: nothing is asserted.
+
+    .venv/bin/python benchmarks/s3_sync_bench.py --size-gb 2
+
+MinIO: the lab's (`--lab`, from .lab/lab.json) or, by default, a private one started from the
+lab's binary (~/.cache/private-ai-lab/bin/minio-*) on a free port with a temporary data dir.
+Peers: mc from `lab/build.sh mc`, rclone from Debian (apt-get install -y rclone), awscli in its
+own venv (~/.cache/private-ai-llm-serving/bench-venv, `pip install awscli==1.46.2`); a missing
+peer is reported and left out. Ours runs through `ansible localhost -m` (wall time includes
+Ansible's start-up); the module's own `seconds` is printed beside it.
+"""
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LAB_BIN = os.path.expanduser(os.environ.get("LAB_CACHE", "~/.cache/private-ai-lab") + "/bin")
+AWS = os.path.expanduser("~/.cache/private-ai-llm-serving/bench-venv/bin/aws")
+MB = 1e6
+MIB = 1024 * 1024
+
+
+def newest(pattern):
+    found = sorted(glob.glob(os.path.join(LAB_BIN, pattern)))
+    return found[-1] if found else None
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def live(endpoint):
+    try:
+        with urllib.request.urlopen(endpoint + "/minio/health/live", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def start_minio(tmp):
+    binary = newest("minio-*")
+    if not binary:
+        sys.exit("no MinIO binary in %s: run lab/build.sh minio, or pass --lab" % LAB_BIN)
+    port = free_port()
+    s3 = {"endpoint": "http://127.0.0.1:%d" % port, "access_key": "bench-" + uuid.uuid4().hex[:6],
+          "secret_key": uuid.uuid4().hex}
+    env = dict(os.environ, MINIO_ROOT_USER=s3["access_key"], MINIO_ROOT_PASSWORD=s3["secret_key"],
+               MINIO_BROWSER="off")
+    log = open(os.path.join(tmp, "minio.log"), "ab")
+    proc = subprocess.Popen([binary, "server", os.path.join(tmp, "data"), "--address",
+                             "127.0.0.1:%d" % port, "--console-address",
+                             "127.0.0.1:%d" % free_port(), "--quiet"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(300):
+        if live(s3["endpoint"]):
+            return s3, proc
+        time.sleep(0.2)
+    proc.kill()
+    sys.exit("private MinIO did not start (see %s/minio.log)" % tmp)
+
+
+def make_model(root, size_gb, shards, small):
+    """Shards of random bytes (reused when already there with the right sizes) + small files."""
+    os.makedirs(root, exist_ok=True)
+    shard_size = int(size_gb * 1e9 / shards)
+    for number in range(shards):
+        path = os.path.join(root, "model-%05d-of-%05d.safetensors" % (number + 1, shards))
+        if os.path.exists(path) and os.path.getsize(path) == shard_size:
+            continue
+        with open(path, "wb") as handle:
+            left = shard_size
+            while left:
+                chunk = os.urandom(min(left, 64 * MIB))
+                handle.write(chunk)
+                left -= len(chunk)
+    for name in os.listdir(root):
+        if name.startswith("model-") and not name.endswith("-of-%05d.safetensors" % shards):
+            os.unlink(os.path.join(root, name))
+    for number in range(small):
+        with open(os.path.join(root, "extra-%02d.json" % number), "w", encoding="utf-8") as handle:
+            json.dump({"file": number, "pad": "x" * (1000 * (number + 1))}, handle)
+    with open(os.path.join(root, "config.json"), "w", encoding="utf-8") as handle:
+        json.dump({"architectures": ["MistralForCausalLM"], "hidden_size": 5120}, handle)
+    return sum(os.path.getsize(os.path.join(root, n)) for n in os.listdir(root))
+
+
+def run(cmd, env):
+    started = time.monotonic()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s" % (cmd[0], proc.returncode,
+                                                   (proc.stderr or proc.stdout)[-800:]))
+    return seconds, proc.stdout
+
+
+class Tools:
+    """One upload command per tool; each returns (wall seconds, module seconds or None)."""
+
+    def __init__(self, s3, bucket, args, tmp):
+        self.s3, self.bucket, self.args = s3, bucket, args
+        self.env = dict(os.environ, AWS_ACCESS_KEY_ID=s3["access_key"],
+                        AWS_SECRET_ACCESS_KEY=s3["secret_key"], AWS_DEFAULT_REGION="us-east-1")
+        self.env.pop("AWS_SESSION_TOKEN", None)
+        self.cache_dir = os.path.join(tmp, "digest-cache")
+        aws_config = os.path.join(tmp, "aws-config")
+        with open(aws_config, "w", encoding="utf-8") as handle:
+            handle.write("[default]\ns3 =\n  addressing_style = path\n")
+        self.peer_env = dict(
+            self.env, AWS_CONFIG_FILE=aws_config, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+            AWS_REQUEST_CHECKSUM_CALCULATION="when_required",
+            AWS_RESPONSE_CHECKSUM_VALIDATION="when_required",
+            MC_CONFIG_DIR=os.path.join(tmp, "mc"),
+            MC_HOST_bench="http://%s:%s@%s" % (s3["access_key"], s3["secret_key"],
+                                               s3["endpoint"].split("://", 1)[1]),
+            RCLONE_CONFIG=os.devnull, RCLONE_CONFIG_BENCH_TYPE="s3",
+            RCLONE_CONFIG_BENCH_PROVIDER="Minio", RCLONE_CONFIG_BENCH_ENDPOINT=s3["endpoint"],
+            RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=s3["access_key"],
+            RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=s3["secret_key"])
+        self.mc, self.rclone = newest("mc-*"), shutil.which("rclone")
+        self.aws = AWS if os.access(AWS, os.X_OK) else None
+
+    def available(self):
+        found = {"s3_model_sync": True, "mc mirror": bool(self.mc), "rclone sync": bool(self.rclone),
+                 "aws s3 sync": bool(self.aws)}
+        missing = {"mc mirror": "lab/build.sh mc", "rclone sync": "apt-get install -y rclone",
+                   "aws s3 sync": "python3 -m venv %s && pip install awscli==1.46.2"
+                   % os.path.dirname(os.path.dirname(AWS))}
+        for name, ok in found.items():
+            if not ok:
+                print("  (left out: %s not installed: %s)" % (name, missing[name]))
+        return [name for name, ok in found.items() if ok]
+
+    def upload(self, tool, src, prefix):
+        if tool == "s3_model_sync":
+            module_args = json.dumps({
+                "src": src, "bucket": self.bucket, "prefix": prefix,
+                "endpoint_url": self.s3["endpoint"], "part_size_mb": self.args.part_size_mb,
+                "concurrency": self.args.concurrency, "cache_dir": self.cache_dir})
+            env = dict(self.env, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+                       ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
+            seconds, out = run([os.path.join(ROOT, ".venv", "bin", "ansible"), "localhost", "-c",
+                                "local", "-i", "localhost,", "-e",
+                                "ansible_python_interpreter=" + sys.executable, "-m",
+                                "private_ai.llm_serving.s3_model_sync", "-a", module_args], env)
+            result = json.loads(out[out.index("{"):])["plays"][0]["tasks"][0]["hosts"]["localhost"]
+            return seconds, result["seconds"], result["bytes_uploaded"]
+        dest = "%s/%s" % (self.bucket, prefix)
+        if tool == "mc mirror":
+            cmd = [self.mc, "mirror", "--quiet", src, "bench/" + dest]
+        elif tool == "rclone sync":
+            cmd = [self.rclone, "sync", src, "bench:" + dest]
+        else:
+            cmd = [self.aws, "s3", "sync", "--only-show-errors", src, "s3://" + dest,
+                   "--endpoint-url", self.s3["endpoint"]]
+        seconds, _out = run(cmd, self.peer_env)
+        return seconds, None, None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--size-gb", type=float, default=4.0, help="total size of the shards")
+    parser.add_argument("--shards", type=int, default=5)
+    parser.add_argument("--small-files", type=int, default=8)
+    parser.add_argument("--part-size-mb", type=int, default=16, help="ours (module default 16)")
+    parser.add_argument("--concurrency", type=int, default=8, help="ours (module default 8)")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat and report the median")
+    parser.add_argument("--lab", action="store_true", help="use the lab's MinIO (.lab/lab.json)")
+    parser.add_argument("--workdir", default=os.path.expanduser("~/.cache/private-ai-llm-serving/bench-model"))
+    args = parser.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="s3sync-bench-")
+    minio = None
+    try:
+        if args.lab:
+            with open(os.path.join(ROOT, ".lab", "lab.json"), encoding="utf-8") as handle:
+                s3 = json.load(handle)["s3"]
+        else:
+            s3, minio = start_minio(tmp)
+        total = make_model(args.workdir, args.size_gb, args.shards, args.small_files)
+        run_id = uuid.uuid4().hex[:6]
+        bucket = "bench-s3sync"
+        tools = Tools(s3, bucket, args, tmp)
+        subprocess.run([sys.executable, "-c", "import boto3,sys; c=boto3.client('s3', endpoint_url=sys.argv[1], "
+                        "region_name='us-east-1'); [c.create_bucket(Bucket=sys.argv[2]) "
+                        "if sys.argv[2] not in [b['Name'] for b in c.list_buckets()['Buckets']] else None]",
+                        s3["endpoint"], bucket], env=tools.env, check=True)
+        print("synthetic model: %s, %.2f GB (%d shards + %d small files); MinIO %s (%s)"
+              % (args.workdir, total / 1e9, args.shards, args.small_files + 1, s3["endpoint"],
+                 "lab" if args.lab else "private"))
+        names = tools.available()
+        first = {n: [] for n in names}
+        again = {n: [] for n in names}
+        for rnd in range(args.rounds):
+            for name in names:
+                prefix = "%s/r%d/%s" % (run_id, rnd, name.split()[0])
+                os.sync()  # flush MinIO's writes of the previous tool so each starts clean
+                wall, inner, moved = tools.upload(name, args.workdir, prefix)
+                first[name].append((wall, inner, moved))
+                wall2, inner2, moved2 = tools.upload(name, args.workdir, prefix)
+                again[name].append((wall2, inner2, moved2))
+                print("  round %d %-13s %7.1f MB/s (%6.2f s%s); unchanged re-run %.2f s%s"
+                      % (rnd + 1, name, total / MB / wall, wall,
+                         ", module %.2f s = %.1f MB/s" % (inner, moved / MB / inner) if inner else "",
+                         wall2, ", module %.2f s, %d bytes moved" % (inner2, moved2)
+                         if inner2 is not None else ""))
+        med = {n: statistics.median(w for w, _i, _m in first[n]) for n in names}
+        med2 = {n: statistics.median(w for w, _i, _m in again[n]) for n in names}
+        print("\nupload of %.2f GB (median of %d round(s), wall clock incl. process start):"
+              % (total / 1e9, args.rounds))
+        for name in names:
+            print("  %-13s %7.1f MB/s  %6.2f s" % (name, total / MB / med[name], med[name]))
+        ours = "s3_model_sync"
+        inner = statistics.median(i for _w, i, _m in first[ours])
+        print("  (s3_model_sync module alone: %.1f MB/s, %.2f s)" % (total / MB / inner, inner))
+        for name in names[1:]:
+            print("  ratio s3_model_sync / %-12s %.2f" % (name, med[name] / med[ours]))
+        print("unchanged re-run (wall clock):")
+        for name in names:
+            print("  %-13s %6.2f s" % (name, med2[name]))
+        inner2 = statistics.median(i for _w, i, _m in again[ours])
+        print("  (s3_model_sync module alone: %.2f s, bytes moved %d)"
+              % (inner2, max(m for _w, _i, m in again[ours])))
+    finally:
+        if minio:
+            minio.terminate()
+            minio.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

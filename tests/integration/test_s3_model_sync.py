@@ -1,0 +1,490 @@
+"""Integration tests of s3_model_sync against a real MinIO.
+
+The shared lab's MinIO (`.lab/lab.json`, `make lab-up`) is used when it is up; otherwise a private
+MinIO is started from the lab's binary (~/.cache/private-ai-lab/bin/minio-*). The test that stops
+MinIO in the middle of an upload always runs its own instance on another port, never the lab's.
+Skipped, with the reason, when neither exists. Every test uses a prefix unique to the run.
+"""
+
+import glob
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / ".ansible" / "collections"))
+
+import boto3  # noqa: E402
+from botocore.config import Config  # noqa: E402
+
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync import sync  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_client import (  # noqa: E402
+    S3SyncError,
+)
+
+LAB_JSON = ROOT / ".lab" / "lab.json"
+MINIO_GLOB = os.path.expanduser(os.environ.get("LAB_CACHE", "~/.cache/private-ai-lab") + "/bin/minio-*")
+MIB = 1024 * 1024
+RUN = uuid.uuid4().hex[:8]
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _live(endpoint):
+    try:
+        with urllib.request.urlopen(endpoint + "/minio/health/live", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+class MinIO:
+    """A private MinIO server (the lab's binary) on a free port, stoppable and restartable."""
+
+    def __init__(self, binary, data_dir):
+        self.binary, self.data_dir = binary, data_dir
+        self.port, self.console = _free_port(), _free_port()
+        self.endpoint = "http://127.0.0.1:%d" % self.port
+        self.access_key, self.secret_key = "s3sync-" + RUN, "secret-" + uuid.uuid4().hex
+        self.proc = None
+        self.log = open(os.path.join(os.path.dirname(data_dir), "minio.log"), "ab")
+
+    def start(self):
+        env = dict(os.environ, MINIO_ROOT_USER=self.access_key, MINIO_ROOT_PASSWORD=self.secret_key,
+                   MINIO_BROWSER="off")
+        self.proc = subprocess.Popen(
+            [self.binary, "server", self.data_dir, "--address", "127.0.0.1:%d" % self.port,
+             "--console-address", "127.0.0.1:%d" % self.console, "--quiet"],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if _live(self.endpoint):
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError("minio exited with %s (log %s)" % (self.proc.returncode, self.log.name))
+            time.sleep(0.2)
+        raise RuntimeError("minio did not become live in 60 s")
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+def _minio_binary():
+    found = sorted(glob.glob(MINIO_GLOB))
+    return found[-1] if found else None
+
+
+@pytest.fixture(scope="module")
+def private_minio():
+    binary = _minio_binary()
+    if not binary:
+        pytest.skip("no MinIO binary at %s (lab/build.sh minio)" % MINIO_GLOB)
+    tmp = tempfile.mkdtemp(prefix="s3sync-minio-")
+    server = MinIO(binary, os.path.join(tmp, "data"))
+    server.start()
+    yield server
+    server.stop()
+    subprocess.run(["rm", "-rf", tmp], check=False)
+
+
+@pytest.fixture(scope="module")
+def s3(private_minio_or_lab):
+    return private_minio_or_lab
+
+
+@pytest.fixture(scope="module")
+def private_minio_or_lab(request):
+    """Connection facts of the lab's MinIO when up, else of a private one."""
+    if LAB_JSON.exists():
+        lab = json.loads(LAB_JSON.read_text()).get("s3") or {}
+        if lab.get("endpoint") and _live(lab["endpoint"]):
+            return {"endpoint": lab["endpoint"], "access_key": lab["access_key"],
+                    "secret_key": lab["secret_key"], "source": "lab"}
+    server = request.getfixturevalue("private_minio")
+    return {"endpoint": server.endpoint, "access_key": server.access_key,
+            "secret_key": server.secret_key, "source": "private"}
+
+
+def _client(s3):
+    return boto3.client("s3", endpoint_url=s3["endpoint"], aws_access_key_id=s3["access_key"],
+                        aws_secret_access_key=s3["secret_key"], region_name="us-east-1",
+                        config=Config(s3={"addressing_style": "path"},
+                                      request_checksum_calculation="when_required",
+                                      response_checksum_validation="when_required"))
+
+
+def _opts(s3, src, prefix, tmp_path, **extra):
+    opts = {"src": str(src), "bucket": "s3sync-it", "prefix": prefix,
+            "endpoint_url": s3["endpoint"], "access_key": s3["access_key"],
+            "secret_key": s3["secret_key"], "region": "us-east-1", "validate_certs": True,
+            "delete": False, "create_bucket": True, "part_size_mb": 5, "concurrency": 4,
+            "cache_dir": str(tmp_path / "cache"), "exclude": [".cache/*"]}
+    opts.update(extra)
+    return opts
+
+
+def _model(root, large=(12 * MIB + 3, 17 * MIB + 11), small=40):
+    """A synthetic model directory: shards larger than the part size and many small files."""
+    root.mkdir(parents=True, exist_ok=True)
+    for number, size in enumerate(large):
+        (root / ("model-%05d.safetensors" % (number + 1))).write_bytes(os.urandom(size))
+    (root / "tokenizer").mkdir(exist_ok=True)
+    for number in range(small):
+        (root / "tokenizer" / ("piece-%03d.json" % number)).write_text(json.dumps({"n": number}) * 20)
+    (root / "config.json").write_text(json.dumps({"architectures": ["MistralForCausalLM"]}))
+    return root
+
+
+def _s3_etag(path, part_size):
+    data = Path(path).read_bytes()
+    if len(data) <= part_size:
+        return hashlib.md5(data).hexdigest()
+    parts = [data[i:i + part_size] for i in range(0, len(data), part_size)]
+    return "%s-%d" % (hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest(),
+                      len(parts))
+
+
+def _assert_mirrored(client, bucket, prefix, src, part_size=5 * MIB):
+    """Every local file is an object with the same size and the ETag its bytes give."""
+    listed = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+        for obj in page.get("Contents", []):
+            listed[obj["Key"]] = (obj["Size"], obj["ETag"].strip('"'))
+    local = {prefix + "/" + str(p.relative_to(src)): p for p in Path(src).rglob("*") if p.is_file()}
+    assert set(listed) == set(local)
+    for key, path in local.items():
+        assert listed[key] == (path.stat().st_size, _s3_etag(path, part_size)), key
+
+
+def _uploads_left(client, bucket, keys):
+    left = []
+    for key in keys:
+        left += client.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", [])
+    return left
+
+
+def test_upload_large_and_small_files_then_unchanged_rerun_moves_nothing(s3, tmp_path):
+    src = _model(tmp_path / "model")
+    prefix = "it-%s/basic" % RUN
+    first = sync(_opts(s3, src, prefix, tmp_path))
+    assert first["changed"] is True
+    assert first["files_uploaded"] == 43 and first["files_skipped"] == 0
+    assert first["bytes_uploaded"] == first["bytes_total"] > 29 * MIB
+    assert first["mb_per_s"] > 0
+    client = _client(s3)
+    _assert_mirrored(client, "s3sync-it", prefix, src)
+    shard = client.head_object(Bucket="s3sync-it", Key=prefix + "/model-00002.safetensors")
+    assert shard["ETag"].strip('"').endswith("-4"), "17 MiB in 5 MiB parts is a 4-part upload"
+
+    again = sync(_opts(s3, src, prefix, tmp_path))
+    assert again["changed"] is False
+    assert again["bytes_uploaded"] == 0 and again["files_uploaded"] == 0
+    assert again["files_skipped"] == 43
+    assert again["digest_cache"]["misses"] == 0, "unchanged files must not be re-read"
+    assert {f["action"] for f in again["files"]} == {"skip"}
+
+
+def test_only_the_changed_files_are_sent_again(s3, tmp_path):
+    src = _model(tmp_path / "model", small=10)
+    prefix = "it-%s/changed" % RUN
+    sync(_opts(s3, src, prefix, tmp_path))
+    shard = src / "model-00001.safetensors"
+    data = bytearray(shard.read_bytes())
+    data[7 * MIB] ^= 0xFF  # same size, one byte different, in the second part
+    shard.write_bytes(bytes(data))
+    (src / "tokenizer" / "piece-003.json").write_text("changed and longer than before " * 3)
+
+    result = sync(_opts(s3, src, prefix, tmp_path))
+    sent = sorted(f["path"] for f in result["files"] if f["action"] == "upload")
+    assert sent == ["model-00001.safetensors", "tokenizer/piece-003.json"]
+    assert result["bytes_uploaded"] == shard.stat().st_size + (src / "tokenizer" / "piece-003.json").stat().st_size
+    _assert_mirrored(_client(s3), "s3sync-it", prefix, src)
+
+
+def test_a_different_part_size_still_recognises_unchanged_objects(s3, tmp_path):
+    src = _model(tmp_path / "model", small=2)
+    prefix = "it-%s/partsize" % RUN
+    sync(_opts(s3, src, prefix, tmp_path))
+    result = sync(_opts(s3, src, prefix, tmp_path, part_size_mb=6))
+    assert result["bytes_uploaded"] == 0 and result["files_skipped"] == 5
+
+
+def test_check_mode_plans_and_writes_nothing_then_delete_removes_extra_objects(s3, tmp_path):
+    src = _model(tmp_path / "model", small=3)
+    prefix = "it-%s/plan" % RUN
+    planned = sync(_opts(s3, src, prefix, tmp_path), check_mode=True)
+    assert planned["changed"] is True
+    assert planned["plan"]["upload_files"] == 6
+    assert planned["plan"]["upload_bytes"] == planned["bytes_total"]
+    client = _client(s3)
+    assert client.list_objects_v2(Bucket="s3sync-it", Prefix=prefix + "/").get("KeyCount", 0) == 0
+
+    sync(_opts(s3, src, prefix, tmp_path))
+    (src / "tokenizer" / "piece-001.json").unlink()
+    kept = sync(_opts(s3, src, prefix, tmp_path))
+    assert kept["files_deleted"] == 0 and kept["changed"] is False
+    plan = sync(_opts(s3, src, prefix, tmp_path, delete=True), check_mode=True)
+    assert plan["plan"]["delete_files"] == 1
+    assert [f["key"] for f in plan["files"] if f["action"] == "delete"] == [prefix + "/tokenizer/piece-001.json"]
+    assert client.head_object(Bucket="s3sync-it", Key=prefix + "/tokenizer/piece-001.json")
+    done = sync(_opts(s3, src, prefix, tmp_path, delete=True))
+    assert done["files_deleted"] == 1 and done["changed"] is True
+    _assert_mirrored(client, "s3sync-it", prefix, src)
+
+
+def test_wrong_credentials_give_one_clear_sentence(s3, tmp_path):
+    src = _model(tmp_path / "model", large=(), small=1)
+    secret = "wrong-" + uuid.uuid4().hex
+    with pytest.raises(S3SyncError) as info:
+        sync(_opts(s3, src, "it-%s/creds" % RUN, tmp_path, secret_key=secret))
+    assert "SignatureDoesNotMatch" in info.value.msg and "AWS_SECRET_ACCESS_KEY" in info.value.msg
+    with pytest.raises(S3SyncError) as info:
+        sync(_opts(s3, src, "it-%s/creds" % RUN, tmp_path, access_key="nobody-" + RUN))
+    assert "InvalidAccessKeyId" in info.value.msg
+    assert secret not in info.value.msg and "\n" not in info.value.msg
+
+
+def test_missing_bucket_that_may_not_be_created_gives_one_clear_sentence(s3, tmp_path):
+    src = _model(tmp_path / "model", large=(), small=1)
+    bucket = "s3sync-missing-" + RUN
+    with pytest.raises(S3SyncError) as info:
+        sync(_opts(s3, src, "p", tmp_path, bucket=bucket, create_bucket=False))
+    assert info.value.msg == ("Failed to sync to bucket %s: bucket %s does not exist at %s and "
+                              "create_bucket is false." % (bucket, bucket, s3["endpoint"]))
+    planned = sync(_opts(s3, src, "p", tmp_path, bucket=bucket), check_mode=True)
+    assert planned["bucket_created"] is True and planned["plan"]["upload_files"] == 2
+    with pytest.raises(Exception):
+        _client(s3).head_bucket(Bucket=bucket)
+
+
+def test_minio_stopped_mid_upload_then_rerun_completes_verified_without_leftovers(private_minio, tmp_path):
+    s3 = {"endpoint": private_minio.endpoint, "access_key": private_minio.access_key,
+          "secret_key": private_minio.secret_key}
+    src = _model(tmp_path / "model", large=(40 * MIB + 1, 40 * MIB + 2, 40 * MIB + 3), small=5)
+    prefix = "it-%s/interrupted" % RUN
+    keys = ["%s/model-%05d.safetensors" % (prefix, n) for n in (1, 2, 3)]
+    client = _client(s3)
+    bucket = "s3sync-int-" + RUN
+    client.create_bucket(Bucket=bucket)
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = sync(_opts(s3, src, prefix, tmp_path, concurrency=2, bucket=bucket))
+        except S3SyncError as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # kill MinIO once some parts of a shard are stored
+        uploads = _uploads_left(client, bucket, keys)
+        if uploads and client.list_parts(Bucket=bucket, Key=uploads[0]["Key"],
+                                         UploadId=uploads[0]["UploadId"]).get("Parts"):
+            break
+        time.sleep(0.02)
+    private_minio.kill()
+    worker.join(120)
+    assert not worker.is_alive()
+    assert "error" in outcome, "the sync finished before MinIO was stopped: %s" % outcome
+    err = outcome["error"]
+    assert err.msg.startswith("Failed to upload ") and "cannot connect to" in err.msg
+    assert err.details.get("uploads_left_incomplete"), "MinIO was down: the aborts had to fail"
+
+    private_minio.start()
+    assert _uploads_left(client, bucket, keys), "the interrupted uploads are still there"
+    result = sync(_opts(s3, src, prefix, tmp_path, concurrency=2, bucket=bucket))
+    assert {u["key"] for u in result["stale_uploads"]} <= set(keys)
+    assert result["stale_uploads"], "the leftover multipart uploads are reported"
+    _assert_mirrored(client, bucket, prefix, src)
+    assert _uploads_left(client, bucket, keys) == []
+    assert sync(_opts(s3, src, prefix, tmp_path, bucket=bucket))["bytes_uploaded"] == 0
+
+
+PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Sync
+      private_ai.llm_serving.s3_model_sync:
+        src: "{{ src }}"
+        bucket: s3sync-it
+        prefix: "{{ prefix }}"
+        endpoint_url: "{{ endpoint }}"
+        part_size_mb: 5
+        cache_dir: "{{ cache_dir }}"
+        create_bucket: true
+      register: out
+    - name: Show
+      ansible.builtin.debug:
+        var: out
+"""
+
+
+def _playbook(tmp_path, s3, src, prefix, secret_key, *args):
+    book = tmp_path / "sync.yml"
+    book.write_text(PLAYBOOK)
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=s3["access_key"], AWS_SECRET_ACCESS_KEY=secret_key,
+               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="json",
+               ANSIBLE_NOCOLOR="1")
+    extra = json.dumps({"src": str(src), "prefix": prefix, "endpoint": s3["endpoint"],
+                        "cache_dir": str(tmp_path / "cache"),
+                        "ansible_python_interpreter": str(ROOT / ".venv" / "bin" / "python")})
+    return subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), str(book), "-i",
+                           "localhost,", "-c", "local", "-e", extra] + list(args),
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _task_result(proc, task="Sync"):
+    data = json.loads(proc.stdout[proc.stdout.index("{"):])
+    for play in data["plays"]:
+        for item in play["tasks"]:
+            if item["task"]["name"] == task:
+                return item["hosts"]["localhost"]
+    raise AssertionError("task %s not in output" % task)
+
+
+def test_through_ansible_playbook_credentials_from_env_never_shown(s3, tmp_path):
+    src = _model(tmp_path / "model", large=(6 * MIB,), small=3)
+    prefix = "it-%s/playbook" % RUN
+    first = _playbook(tmp_path, s3, src, prefix, s3["secret_key"], "-vvv")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert s3["secret_key"] not in first.stdout + first.stderr
+    result = _task_result(first)
+    assert result["changed"] is True and result["files_uploaded"] == 5
+
+    second = _playbook(tmp_path, s3, src, prefix, s3["secret_key"])
+    result = _task_result(second)
+    assert result["changed"] is False and result["bytes_uploaded"] == 0
+
+    wrong = "wrong-" + uuid.uuid4().hex
+    failed = _playbook(tmp_path, s3, src, prefix, wrong, "-vvv")
+    assert failed.returncode != 0
+    result = _task_result(failed)
+    assert result["msg"].startswith("Failed to list s3://s3sync-it/%s/: the secret key" % prefix)
+    assert "botocore_version" in result and "boto3_version" in result
+    assert wrong not in failed.stdout + failed.stderr
+    # One sentence; (at -vvv Ansible itself adds the call stack under `exception`, as for any module).
+    assert "Traceback" not in result["msg"] and "\n" not in result["msg"]
+
+
+ROLE_PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/private_ai.llm_serving.k8s:
+      kubeconfig: "{{ kubeconfig }}"
+  roles:
+    - role: private_ai.llm_serving.minio_models
+  post_tasks:
+    - name: Synced
+      ansible.builtin.debug:
+        var: llm_serving_minio_models_synced
+"""
+
+
+def _lab_cluster():
+    if not LAB_JSON.exists():
+        pytest.skip("lab not running: %s missing (make lab-up)" % LAB_JSON)
+    lab = json.loads(LAB_JSON.read_text())
+    if not _live(lab["s3"]["endpoint"]):
+        pytest.skip("the lab's MinIO at %s is not answering" % lab["s3"]["endpoint"])
+    return lab
+
+
+def _recap(out):
+    data = json.loads(out[out.index("{"):])
+    return data["stats"]["localhost"], data
+
+
+def test_role_syncs_models_and_applies_the_data_connection_idempotently(tmp_path):
+    lab = _lab_cluster()
+    namespace = lab["deployer"]["namespaces"][0]
+    src = _model(tmp_path / "model", large=(6 * MIB,), small=2)
+    connection = "s3sync-it-" + RUN
+    extra = {
+        "kubeconfig": lab["deployer_kubeconfig"],
+        "ansible_python_interpreter": str(ROOT / ".venv" / "bin" / "python"),
+        "llm_serving_namespace": namespace,
+        "llm_serving_connection_name": connection,
+        "llm_serving_s3_endpoint": lab["s3"]["endpoint"],
+        "llm_serving_s3_bucket": "s3sync-role-" + RUN,
+        "llm_serving_minio_models_part_size_mb": 5,
+        "llm_serving_models": [
+            {"name": "tiny-local", "weights": {"source": "local", "local_dir": str(src),
+                                               "path": "tiny/local"}},
+            {"name": "already-there", "weights": {"source": "s3", "path": "elsewhere"}},
+        ],
+    }
+    (tmp_path / "vars.json").write_text(json.dumps(extra))
+    book = tmp_path / "role.yml"
+    book.write_text(ROLE_PLAYBOOK)
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=lab["s3"]["access_key"],
+               AWS_SECRET_ACCESS_KEY=lab["s3"]["secret_key"], ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+               ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_NOCOLOR="1")
+
+    def play(*args):
+        proc = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), str(book), "-i",
+                               "localhost,", "-c", "local", "-e", "@%s" % (tmp_path / "vars.json")]
+                              + list(args), cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert lab["s3"]["secret_key"] not in proc.stdout + proc.stderr
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        return _recap(proc.stdout)
+
+    planned, _ = play("--check", "--diff")
+    assert planned["failures"] == 0
+    first, data = play("-vvv")
+    assert first["changed"] >= 3  # bucket, upload, Secret
+    synced = [t for t in data["plays"][0]["tasks"] if t["task"]["name"] == "Synced"][0]
+    facts = synced["hosts"]["localhost"]["llm_serving_minio_models_synced"]
+    assert list(facts) == ["tiny-local"]
+    assert facts["tiny-local"]["bytes"] == sum(p.stat().st_size for p in src.rglob("*") if p.is_file())
+    assert facts["tiny-local"]["config"] == {"architectures": ["MistralForCausalLM"]}
+    second, _ = play()
+    assert second["changed"] == 0, "second run must be changed=0"
+    checked, _ = play("--check")
+    assert checked["changed"] == 0
+
+    kubectl = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-c",
+         "import json,sys; from kubernetes import client, config; "
+         "config.load_kube_config(sys.argv[1]); "
+         "s = client.CoreV1Api().read_namespaced_secret(sys.argv[2], sys.argv[3]); "
+         "print(json.dumps({'labels': s.metadata.labels, 'annotations': s.metadata.annotations, "
+         "'keys': sorted(s.data)}))", lab["kubeconfig"], connection, namespace],
+        capture_output=True, text=True, check=True)
+    secret = json.loads(kubectl.stdout)
+    assert secret["labels"]["opendatahub.io/dashboard"] == "true"
+    assert secret["labels"]["opendatahub.io/managed"] == "true"
+    assert secret["annotations"]["opendatahub.io/connection-type-protocol"] == "s3"
+    assert secret["annotations"]["opendatahub.io/connection-type-ref"] == "s3"
+    assert secret["keys"] == ["AWS_ACCESS_KEY_ID", "AWS_DEFAULT_REGION", "AWS_S3_BUCKET",
+                              "AWS_S3_ENDPOINT", "AWS_SECRET_ACCESS_KEY"]
