@@ -15,6 +15,7 @@ __metaclass__ = type
 import json
 import socket
 import ssl
+import time
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlencode
 
@@ -24,6 +25,10 @@ from ansible.module_utils.urls import Request
 API_PATH = "/api/model_registry/v1alpha3"
 BODY_EXCERPT = 300
 PAGE_SIZE = 100
+# The registry answers 503 while it connects to its database (and a router 502/504 while the
+# pod restarts); nothing was written then, so every method may be retried.
+RETRY_STATUSES = (502, 503, 504)
+RETRY_DELAYS = (1, 2, 4)
 
 
 class RegistryError(Exception):
@@ -87,8 +92,10 @@ def _is_registry_error_body(data):
 class RegistryClient:
     """Minimal Model Registry REST client (RegisteredModel, ModelVersion, ModelArtifact)."""
 
-    def __init__(self, url, token=None, ca_path=None, validate_certs=True, timeout=30):
+    def __init__(self, url, token=None, ca_path=None, validate_certs=True, timeout=30,
+                 retry_delays=RETRY_DELAYS):
         self.base = api_base(url)
+        self._retry_delays = tuple(retry_delays)
         self._token = token or None
         headers = {"Accept": "application/json"}
         if self._token:
@@ -105,8 +112,19 @@ class RegistryClient:
         """Send one request and return the decoded JSON body.
 
         With ``absent_ok`` a 404 carrying the registry's JSON error body returns None
-        (the API's "not found" for the find-by-name endpoints).
+        (the API's "not found" for the find-by-name endpoints). A 502/503/504 is retried
+        after 1, 2 and 4 seconds before it is raised.
         """
+        for delay in self._retry_delays:
+            try:
+                return self._request_once(method, path, query, body, absent_ok)
+            except RegistryError as e:
+                if e.status not in RETRY_STATUSES:
+                    raise
+            time.sleep(delay)
+        return self._request_once(method, path, query, body, absent_ok)
+
+    def _request_once(self, method, path, query, body, absent_ok):
         url = self.base + path
         if query:
             url += "?" + urlencode(query)

@@ -33,6 +33,10 @@ class Script:
         self.seen = []
 
 
+class _Answered(Exception):
+    """Raised by a callable route that wrote its own response."""
+
+
 def make_handler(script):
     class Handler(BaseHTTPRequestHandler):
         def _answer(self):
@@ -43,7 +47,10 @@ def make_handler(script):
             status, ctype, payload, headers = script.routes.get(
                 key, (404, "text/plain", b"404 page not found\n", {}))
             if callable(payload):
-                payload = payload(self)
+                try:
+                    payload = payload(self)
+                except _Answered:
+                    return
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(payload)))
@@ -167,3 +174,28 @@ def test_connection_refused_names_the_url():
     assert err.value.msg == ("Cannot reach the Model Registry at http://127.0.0.1:%d%s: connection refused "
                              "(is the registry running and the url right?)." % (port, API_PATH))
     assert err.value.status is None
+
+
+def test_503_while_the_registry_connects_is_retried(server):
+    answers = [(503, b"datastore not available"), (200, jbody({"id": "9", "name": "m"}))]
+
+    def flaky(handler):
+        status, payload = answers.pop(0)
+        handler.send_response(status)
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+        raise _Answered()
+
+    server.routes[API_PATH + "/registered_model"] = (200, "application/json", flaky, {})
+    client = RegistryClient(server.url, retry_delays=(0.01, 0.01))
+    assert client.find_registered_model("m")["id"] == "9"
+    assert answers == []
+
+
+def test_persistent_503_is_raised_after_the_retries(server):
+    server.routes[API_PATH + "/registered_models"] = (503, "text/plain", b"datastore not available", {})
+    with pytest.raises(RegistryError) as err:
+        RegistryClient(server.url, retry_delays=(0.01, 0.01)).create_registered_model({"name": "m"})
+    assert err.value.status == 503 and "datastore not available" in err.value.msg
+    assert len([s for s in server.seen if s[0] == "POST"]) == 3
