@@ -17,7 +17,8 @@ description:
   - Check mode asks the API server for a dry run (C(dryRun=All)), so defaulting, admission and
     schema validation all run and nothing is written.
   - With C(--diff), returns the object before and after. The values of a Secret's C(data) and
-    C(stringData) are never returned; they show as redacted, marked when they change.
+    C(stringData) are never returned, not even in the module invocation shown at C(-vvv); they
+    show as redacted, marked when they change.
   - Reports C(changed) only when the object's content changes, not when only server bookkeeping
     (resourceVersion, managedFields) would.
 author:
@@ -160,6 +161,14 @@ def main():
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 
     definitions = load_definitions(module, module.params["definition"])
+    # A Secret's values must not come back in the module's output, its invocation (-vvv) included:
+    # registering them as no_log values makes Ansible mask them wherever they appear.
+    for definition in definitions:
+        if definition.get("kind") == "Secret":
+            for field in ("data", "stringData"):
+                for value in (definition.get(field) or {}).values():
+                    if value:
+                        module._module.no_log_values.add(to_native(value))
     try:
         client = get_api_client(module=module)
     except CoreException as exc:
