@@ -239,6 +239,9 @@ class Controller:
                 self.reconcile(key)
                 self.failures.pop(key, None)
             except Exception as exc:  # retry with backoff; log once per streak
+                if isinstance(exc, ApiException) and exc.status == 403 and \
+                        "being terminated" in str(exc.body):
+                    continue  # its namespace is going away, and the object with it
                 n = self.failures.get(key, 0) + 1
                 self.failures[key] = n
                 if isinstance(exc, (ApiException, urllib3.exceptions.HTTPError, OSError)):

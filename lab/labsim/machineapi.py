@@ -187,7 +187,8 @@ class MachineAPIController(kube.Controller):
         for node in self.node_inf.list():
             ref = node["metadata"].get("annotations", {}).get("machine.openshift.io/machine", "")
             if ref.startswith("%s/%s-" % (ns, ms_name)) and self.m_inf.get(ref) is None:
-                kube.ignore_404(self.core.delete_node, node["metadata"]["name"])
+                if kube.ignore_404(self.core.delete_node, node["metadata"]["name"]) is None:
+                    continue  # already gone: the cache was behind
                 self.log.info("deleted Node %s: its Machine %s is gone",
                               node["metadata"]["name"], ref)
 

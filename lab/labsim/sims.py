@@ -28,6 +28,8 @@ def _alive(pid):
 
 def _port_free(port):
     with socket.socket() as sock:
+        # as the sim's server does: TIME_WAIT connections of a stopped sim do not block the port
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

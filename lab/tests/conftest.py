@@ -143,7 +143,9 @@ def pool_nodes(core, pool):
 
 
 def node_ready(node):
-    return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+    """Ready, and the node lifecycle controller has lifted its not-ready taint."""
+    return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or []) \
+        and not any(t.key.startswith("node.kubernetes.io/") for t in node.spec.taints or [])
 
 
 @pytest.fixture(scope="session")
