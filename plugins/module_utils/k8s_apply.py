@@ -138,6 +138,7 @@ class StrictApplier(object):
         """Apply one object. Returns ``(before, after)``; ``before`` is None when it is new."""
         from kubernetes.client.rest import ApiException
 
+        before = None
         for key in ("apiVersion", "kind"):
             if not definition.get(key):
                 raise ApplyError("The manifest has no %s: %s" % (key, json.dumps(definition)[:200]))
@@ -164,8 +165,22 @@ class StrictApplier(object):
             after = self._call("PATCH", path, query, body=definition,
                                content_type="application/apply-patch+yaml")
         except ApiException as exc:
+            if self.dry_run and before is None and self._namespace_missing(exc, meta.get("namespace")):
+                # Check mode on a cluster where the namespace does not exist yet (the run would
+                # create it first): the server cannot dry-run into it, so show the manifest as is.
+                return None, definition
             raise _error_from_api(exc, definition)
         return before, after
+
+    @staticmethod
+    def _namespace_missing(exc, namespace):
+        if getattr(exc, "status", None) != 404 or not namespace:
+            return False
+        try:
+            details = json.loads(exc.body).get("details") or {}
+        except (TypeError, ValueError):
+            return False
+        return details.get("kind") == "namespaces" and details.get("name") == namespace
 
 
 def apply_all(applier, definitions, namespace=None):
