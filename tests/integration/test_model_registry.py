@@ -30,13 +30,14 @@ TOKEN = "sha256~integration-secret-" + uuid.uuid4().hex
 
 
 def _lab():
+    lab = json.loads(LAB_JSON.read_text()) if LAB_JSON.exists() else {}
     # LAB_REGISTRY_URL (exported by .lab/env) points the tests at another registry server.
     if os.environ.get("LAB_REGISTRY_URL"):
-        lab = {"registry_url": os.environ["LAB_REGISTRY_URL"]}
-    elif not LAB_JSON.exists():
+        lab["registry_url"] = os.environ["LAB_REGISTRY_URL"]
+        if "kubeconfig" not in lab and (ROOT / ".lab" / "kubeconfig").exists():
+            lab["kubeconfig"] = str(ROOT / ".lab" / "kubeconfig")
+    elif not lab:
         return None, "lab not running: %s missing (make lab-up)" % LAB_JSON
-    else:
-        lab = json.loads(LAB_JSON.read_text())
     url = lab.get("registry_url")
     if not url:
         return None, "lab.json has no registry_url"
