@@ -118,11 +118,17 @@ class Informer:
     def run(self):
         backoff = 0.5
         name = self.resource.plural
+        failing_since = None
         while not self.stopped.is_set():
             api_client = None
+            problem = None
             try:
                 api_client = new_client(self.kubeconfig)
                 rv = self._relist(api_client)
+                if failing_since is not None:
+                    log.info("watch %s re-established after %.1fs", name,
+                             time.monotonic() - failing_since)
+                    failing_since = None
                 backoff = 0.5
                 while not self.stopped.is_set():
                     fn, kw = self.resource.lister(api_client)
@@ -130,10 +136,6 @@ class Informer:
                     for ev in w.stream(fn, resource_version=rv, timeout_seconds=240,
                                        allow_watch_bookmarks=True, **kw):
                         etype, obj = ev["type"], to_dict(api_client, ev["object"])
-                        if etype == "ERROR":
-                            if obj.get("code") == 410:
-                                raise ApiException(status=410, reason="Gone")
-                            raise RuntimeError("watch error: %s" % obj.get("message"))
                         rv = obj.get("metadata", {}).get("resourceVersion", rv)
                         if etype == "BOOKMARK":
                             continue
@@ -148,16 +150,18 @@ class Informer:
                 if exc.status == 410:
                     log.info("watch %s expired (410), re-listing", name)
                     continue
-                log.warning("watch %s failed: %s %s; re-listing in %.1fs", name, exc.status,
-                            exc.reason, backoff)
-            except (urllib3.exceptions.HTTPError, OSError, RuntimeError, ValueError) as exc:
-                log.warning("watch %s interrupted (%s); re-listing in %.1fs", name,
-                            type(exc).__name__, backoff)
+                problem = "%s %s" % (exc.status, exc.reason)
+            except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+                problem = type(exc).__name__
             finally:
                 if api_client is not None:
                     api_client.close()
+            if problem and failing_since is None:
+                failing_since = time.monotonic()
+                log.warning("watch %s interrupted (%s); re-listing with backoff up to 5s",
+                            name, problem)
             self.stopped.wait(backoff)
-            backoff = min(backoff * 2, 8.0)
+            backoff = min(backoff * 2, 5.0)
 
     def start(self):
         threading.Thread(target=self.run, name="watch-" + self.resource.plural,
