@@ -35,30 +35,50 @@ finish() {
 goinstall() {
   local tool="$1" version="$2" pkg="$3" binname="$4" ldflags="$5" tmp
   tmp="$(mktemp -d "${BIN_DIR}/.build-${tool}.XXXXXX")"
-  # shellcheck disable=SC2064
-  trap "rm -rf '${tmp}'" RETURN
   log "building ${tool} ${version} (${pkg})"
-  GOBIN="${tmp}" "${GO}" install -trimpath -ldflags "-s -w ${ldflags}" "${pkg}"
+  if ! GOBIN="${tmp}" "${GO}" install -trimpath -ldflags "-s -w ${ldflags}" "${pkg}"; then
+    rm -rf "${tmp}"
+    return 1
+  fi
   finish "${tool}" "${version}" "${tmp}/${binname}"
+  rm -rf "${tmp}"
+}
+
+# check_pin DIR "MODULE VERSION": the wrapper's go.mod must require what versions.env pins.
+check_pin() {
+  if ! grep -q "^[[:space:]]*$2\b\|^require $2\b" "${LAB_DIR}/go/$1/go.mod"; then
+    log "lab/go/$1/go.mod does not require $2 (versions.env): update the wrapper module"
+    return 1
+  fi
+}
+
+# wrapperbuild TOOL VERSION DIR PKG LDFLAGS: go build PKG inside the wrapper module lab/go/DIR.
+wrapperbuild() {
+  local tool="$1" version="$2" dir="$3" pkg="$4" ldflags="$5" tmp
+  tmp="${BIN_DIR}/.build-${tool}.$$"
+  log "building ${tool} ${version} (${pkg} via lab/go/${dir})"
+  if ! (cd "${LAB_DIR}/go/${dir}" && "${GO}" build -trimpath -o "${tmp}" -ldflags "-s -w ${ldflags}" "${pkg}"); then
+    rm -f "${tmp}"
+    return 1
+  fi
+  finish "${tool}" "${version}" "${tmp}"
 }
 
 build_kube() {
   have kube "${KUBERNETES_VERSION}" && { log "kube ${KUBERNETES_VERSION} present"; return; }
-  local major minor tmp
+  check_pin kube "k8s.io/kubernetes ${KUBERNETES_VERSION}"
+  local major minor
   major="${KUBERNETES_VERSION#v}"; major="${major%%.*}"
   minor="${KUBERNETES_VERSION#v*.}"; minor="${minor%%.*}"
-  tmp="${BIN_DIR}/.build-kube.$$"
-  log "building kube ${KUBERNETES_VERSION} (apiserver, controller-manager, scheduler)"
-  (cd "${LAB_DIR}/go/kube" && "${GO}" build -trimpath -o "${tmp}" -ldflags "-s -w \
-      -X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION} \
-      -X k8s.io/component-base/version.gitMajor=${major} \
-      -X k8s.io/component-base/version.gitMinor=${minor} \
-      -X k8s.io/component-base/version.gitTreeState=clean \
-      -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z \
-      -X k8s.io/client-go/pkg/version.gitVersion=${KUBERNETES_VERSION} \
-      -X k8s.io/client-go/pkg/version.gitMajor=${major} \
-      -X k8s.io/client-go/pkg/version.gitMinor=${minor}" .) || { rm -f "${tmp}"; return 1; }
-  finish kube "${KUBERNETES_VERSION}" "${tmp}"
+  wrapperbuild kube "${KUBERNETES_VERSION}" kube . "\
+-X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION} \
+-X k8s.io/component-base/version.gitMajor=${major} \
+-X k8s.io/component-base/version.gitMinor=${minor} \
+-X k8s.io/component-base/version.gitTreeState=clean \
+-X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z \
+-X k8s.io/client-go/pkg/version.gitVersion=${KUBERNETES_VERSION} \
+-X k8s.io/client-go/pkg/version.gitMajor=${major} \
+-X k8s.io/client-go/pkg/version.gitMinor=${minor}"
 }
 
 build_kine() {
@@ -85,10 +105,17 @@ build_mc() {
   goinstall mc "${MC_VERSION}" "github.com/minio/mc@${MC_VERSION}" mc ""
 }
 
+# Model Registry v0.3.0 from a wrapper module (lab/go/model-registry):
+# - v0.2.19's embedmd datastore is a stub (Connect returns no API: every REST call panics) and the
+#   proxy refuses v0.2.20, so the first usable release is v0.3.0;
+# - `go install ...@version` needs the module's version list, which the proxy refuses;
+# - sum.golang.org does not know v0.3.0: its hashes are pinned in lab/go/model-registry/go.sum
+#   instead (GONOSUMDB only skips the lookup; go.sum is still verified).
 build_model-registry() {
   have model-registry "${MODEL_REGISTRY_VERSION}" && { log "model-registry ${MODEL_REGISTRY_VERSION} present"; return; }
-  goinstall model-registry "${MODEL_REGISTRY_VERSION}" \
-    "github.com/kubeflow/model-registry@${MODEL_REGISTRY_VERSION}" model-registry ""
+  check_pin model-registry "github.com/kubeflow/model-registry ${MODEL_REGISTRY_VERSION}"
+  GONOSUMDB=github.com/kubeflow/model-registry \
+    wrapperbuild model-registry "${MODEL_REGISTRY_VERSION}" model-registry github.com/kubeflow/model-registry ""
 }
 
 # MariaDB is not built: it comes from Debian, installed only when mariadbd is missing.
