@@ -97,22 +97,24 @@ def list_remote(client, bucket, prefix, endpoint, max_keys=None):
     return objects
 
 
-def list_stale_uploads(client, bucket, prefix, keys, endpoint):
+def list_stale_uploads(client, bucket, prefix, keys, endpoint, pool):
     """Incomplete multipart uploads under ``prefix`` (and for each of ``keys``) begun before now.
 
     MinIO answers ListMultipartUploads only for an exact object name, so besides one listing of
     the prefix (enough on AWS S3 and most others) each key that is uploaded in parts is asked.
     """
+    def uploads(query):
+        return [upload for page in client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=bucket, Prefix=query) for upload in page.get("Uploads", [])]
+
     found = {}
     try:
-        for query in [prefix] + sorted(keys):
-            for page in client.get_paginator("list_multipart_uploads").paginate(
-                    Bucket=bucket, Prefix=query):
-                for upload in page.get("Uploads", []):
-                    if upload["Key"].startswith(prefix):
-                        found[upload["UploadId"]] = {
-                            "key": upload["Key"], "upload_id": upload["UploadId"],
-                            "initiated": str(upload.get("Initiated", ""))}
+        for listed in pool.map(uploads, [prefix] + sorted(keys)):
+            for upload in listed:
+                if upload["Key"].startswith(prefix):
+                    found[upload["UploadId"]] = {
+                        "key": upload["Key"], "upload_id": upload["UploadId"],
+                        "initiated": str(upload.get("Initiated", ""))}
     except Exception as exc:  # pylint: disable=broad-except
         raise client_error(exc, "list incomplete multipart uploads under s3://%s/%s"
                            % (bucket, prefix), endpoint, bucket)
@@ -238,14 +240,14 @@ def sync(opts, check_mode=False):
     if remote is None:
         result["bucket_created"] = ensure_bucket(client, opts, check_mode)
         remote = {}
-    elif src:
-        multipart_keys = [i.key for i in local if i.size > opts["part_size"]]
-        result["stale_uploads"] = list_stale_uploads(client, bucket, prefix, multipart_keys,
-                                                     endpoint)
     cache = DigestCache(os.path.expanduser(opts.get("cache_dir") or DEFAULT_CACHE_DIR),
                         src or ".")
     uploader = Uploader(client, opts, cache, PART_SIZE_META)
     try:
+        if src and not result["bucket_created"]:
+            multipart_keys = [i.key for i in local if i.size > opts["part_size"]]
+            result["stale_uploads"] = list_stale_uploads(client, bucket, prefix, multipart_keys,
+                                                         endpoint, uploader.pool)
         deletes = plan(client, opts, local, remote, cache, uploader.pool)
         uploads = [i for i in local if i.action == "upload"]
         if not check_mode:

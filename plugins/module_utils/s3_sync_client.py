@@ -13,6 +13,7 @@ BOTO3_IMPORT_ERROR = None
 try:
     import boto3
     import botocore
+    import botocore.handlers
     from botocore.config import Config
     from botocore.exceptions import (
         ClientError,
@@ -139,5 +140,9 @@ def make_client(opts):
         aws_session_token=opts.get("session_token") or None,
         region_name=opts.get("region") or "us-east-1",
     )
-    return session.client("s3", endpoint_url=opts.get("endpoint_url") or None, verify=verify,
-                          config=config)
+    client = session.client("s3", endpoint_url=opts.get("endpoint_url") or None, verify=verify,
+                            config=config)
+    # "Expect: 100-continue" costs a round trip per part; the bodies here are bounded (one part)
+    # and an early refusal (bad credentials) is caught by the listing before any upload.
+    client.meta.events.unregister("before-call.s3", botocore.handlers.add_expect_header)
+    return client
