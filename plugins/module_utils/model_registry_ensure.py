@@ -180,7 +180,7 @@ def _ensure_one(result, key, label, existing, desired, create, patch_fn, check_m
     if check_mode:
         return existing
     # The server resets an artifact's state to UNKNOWN on a PATCH without `state`
-    # (v0.2.22), so the state always travels with the drifted fields.
+    # (seen on v0.2.22 and v0.3.0), so the state always travels with the drifted fields.
     body = dict(patch, state=desired["state"]) if "state" in desired else patch
     return patch_fn(existing["id"], body)
 
@@ -188,7 +188,7 @@ def _ensure_one(result, key, label, existing, desired, create, patch_fn, check_m
 def find_artifact(client, version_id, name):
     """The ModelArtifact called ``name`` among the version's artifacts, or None.
 
-    The list endpoint ignores its ``name`` query parameter (v0.2.19/v0.2.20), so the
+    The list endpoint ignores its ``name`` query parameter (v0.2.19 to v0.2.22), so the
     match is made here.
     """
     for item in client.list_version_artifacts(version_id):

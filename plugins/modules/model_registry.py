@@ -132,7 +132,7 @@ attributes:
     description: Shows the managed fields of each entity before and after.
 notes:
   - Written against the REST API v1alpha3 of model-registry v0.2.20; tested against the real
-    server (v0.2.22, whose API description is identical).
+    servers v0.2.22 (same API description) and v0.3.0 (a superset of it).
   - The artifact is found among its version's artifacts by name; the server ignores the C(name)
     filter of that list, so all pages are read.
 """

@@ -1,7 +1,8 @@
 """Integration tests of the model_registry module and the registry_seed role against the lab.
 
-The lab runs the real Kubeflow model-registry server (v0.2.19, MariaDB) on loopback, without an
-authenticating proxy. Every test uses names unique to the run, so reruns start clean.
+The lab runs the real Kubeflow model-registry server (embedmd datastore on MariaDB) on loopback,
+without an authenticating proxy. (v0.2.19's embedmd REST service is a stub that panics on every
+call; the lab runs a later release.) Every test uses names unique to the run, so reruns start clean.
 Skipped, with the reason, when the lab is not up (`make lab-up`).
 """
 
