@@ -871,7 +871,7 @@ def install_crds(lab: Lab, kube: Kube) -> None:
         for name in sorted(pending):
             status, body = kube.request(
                 "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-            conds = {c["type"]: c["status"] for c in body.get("status", {}).get("conditions", [])}
+            conds = {c["type"]: c["status"] for c in (body.get("status") or {}).get("conditions") or []}
             if status == 200 and conds.get("Established") == "True":
                 pending.discard(name)
         if pending:
@@ -1004,6 +1004,14 @@ def ensure_rbac(lab: Lab, kube: Kube) -> str:
 # Outputs
 
 
+def inventory_file() -> Path | None:
+    """Where `up` writes the lab inventory's connection facts; LAB_INVENTORY_FILE="" disables it."""
+    raw = os.environ.get("LAB_INVENTORY_FILE")
+    if raw is None:
+        return REPO / "inventories" / "lab" / "group_vars" / "all" / "lab_connection.yml"
+    return Path(raw).resolve() if raw else None
+
+
 def write_outputs(lab: Lab, deployer_token: str, infra: str, db: MariaDB) -> None:
     state = lab.state
     write_private(state / "deployer.kubeconfig", kubeconfig(lab, DEPLOYER_SA, deployer_token))
@@ -1039,16 +1047,16 @@ def write_outputs(lab: Lab, deployer_token: str, infra: str, db: MariaDB) -> Non
         "LAB_STATE_DIR": str(state),
     }
     write_private(state / "env", "".join(f"export {k}='{v}'\n" for k, v in env.items()))
-    inv = REPO / "inventories" / "lab" / "group_vars" / "all" / "lab_connection.yml"
+    inv = inventory_file()
+    if inv is None:
+        return
     connection = {
         "llm_serving_kubeconfig": facts["deployer_kubeconfig"],
-        "llm_serving_ca_bundle": facts["ca"],
         "llm_serving_s3_endpoint": lab.s3_endpoint,
         "llm_serving_s3_region": REGION,
         "llm_serving_s3_access_key": f"{{{{ lookup('ansible.builtin.file', '{state / 'minio-user'}') }}}}",
         "llm_serving_s3_secret_key": f"{{{{ lookup('ansible.builtin.file', '{state / 'minio-password'}') }}}}",
         "llm_serving_registry_url": lab.registry_url,
-        "llm_serving_lab_infrastructure_name": infra,
     }
     header = "# Written by `make lab-up` (lab/labctl.py): connection facts only, no secrets.\n---\n"
     write_private(inv, header + yaml.safe_dump(connection, sort_keys=False, width=200), 0o644)
@@ -1117,7 +1125,10 @@ def cmd_down(lab: Lab) -> int:
             except ProcessLookupError:
                 pass
     shutil.rmtree(lab.state, ignore_errors=True)
-    (REPO / "inventories" / "lab" / "group_vars" / "all" / "lab_connection.yml").unlink(missing_ok=True)
+    inv = inventory_file()
+    # Only remove the inventory file when it describes this lab (a second lab may own it).
+    if inv is not None and inv.exists() and str(lab.state) in inv.read_text():
+        inv.unlink()
     log(f"lab stopped; removed {lab.state}")
     return 0
 
