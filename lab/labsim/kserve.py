@@ -32,6 +32,13 @@ def _strip_times(obj):
     return obj
 
 
+def _ready_reason(status):
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return cond.get("reason") or cond.get("status")
+    return None
+
+
 class KServeController(kube.Controller):
     name = "kserve"
 
@@ -269,9 +276,13 @@ class KServeController(kube.Controller):
             GROUP, VERSION, meta["namespace"], "inferenceservices", meta["name"],
             {"status": _null_missing(old, status)})
         ms = status.get("modelStatus", {})
-        self.log.info("InferenceService %s/%s gen %s: %s %s", meta["namespace"], meta["name"],
-                      status["observedGeneration"], ms.get("transitionStatus"),
-                      (ms.get("lastFailureInfo") or {}).get("reason", ""))
+        summary = (status["observedGeneration"], ms.get("transitionStatus"),
+                   _ready_reason(status), (ms.get("lastFailureInfo") or {}).get("reason", ""))
+        old_ms = old.get("modelStatus") or {}
+        if summary != (old.get("observedGeneration"), old_ms.get("transitionStatus"),
+                       _ready_reason(old), (old_ms.get("lastFailureInfo") or {}).get("reason", "")):
+            self.log.info("InferenceService %s/%s gen %s: %s %s %s", meta["namespace"],
+                          meta["name"], *summary)
 
     def _addresses(self, isvc):
         meta = isvc["metadata"]
@@ -310,7 +321,7 @@ class KServeController(kube.Controller):
             "modelStatus": {"transitionStatus": "UpToDate",
                             "states": {"activeModelState": "Loaded",
                                        "targetModelState": "Loaded"},
-                            "copies": {"totalCopies": copies}},
+                            "copies": {"failedCopies": 0, "totalCopies": copies}},
             "components": {"predictor": {"url": url, "restUrl": url,
                                          "address": self._addresses(isvc)["address"]}},
         })

@@ -22,6 +22,25 @@ def post(url, body, timeout=30):
     return urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 - loopback lab URL
 
 
+def stream_ttft(url, name):
+    """One streamed chat completion: (ms to the first content chunk, final usage)."""
+    t0 = time.perf_counter()
+    first, usage = None, None
+    with post(url + "/v1/chat/completions", {
+            "model": name, "max_tokens": 4, "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "Say hello"}]}) as resp:
+        for raw in resp:
+            line = raw.decode().strip()
+            if line.startswith("data: {"):
+                event = json.loads(line[6:])
+                if first is None and event["choices"] and event["choices"][0]["delta"].get(
+                        "content"):
+                    first = (time.perf_counter() - t0) * 1000
+                usage = event.get("usage") or usage
+    return first, usage
+
+
 def sim_record(lab, ns, name):
     path = os.path.join(lab["state_dir"], "vllm", "%s_%s.json" % (ns, name))
     with open(path, encoding="utf-8") as fh:
@@ -66,22 +85,13 @@ def test_lifecycle_ready_serves_updates_and_deletes(custom, apps, serving_ns, gp
             "messages": [{"role": "user", "content": "Say hello"}]}) as resp:
         body = json.load(resp)
     assert body["model"] == name and body["usage"]["completion_tokens"] == 5
-    t0 = time.perf_counter()
-    first, usage = None, None
-    with post(st["url"] + "/v1/chat/completions", {
-            "model": name, "max_tokens": 4, "stream": True,
-            "stream_options": {"include_usage": True},
-            "messages": [{"role": "user", "content": "Say hello"}]}) as resp:
-        for raw in resp:
-            line = raw.decode().strip()
-            if line.startswith("data: {"):
-                event = json.loads(line[6:])
-                if first is None and event["choices"] and event["choices"][0]["delta"].get(
-                        "content"):
-                    first = (time.perf_counter() - t0) * 1000
-                usage = event.get("usage") or usage
-    assert usage["completion_tokens"] == 4
-    assert first >= latency["ttft_ms"] * 0.95
+    ttfts = []
+    for _ in range(5):
+        first, usage = stream_ttft(st["url"], name)
+        assert usage["completion_tokens"] == 4
+        ttfts.append(first)
+    # best of 5: scheduling noise on a busy machine only ever adds to what the client sees
+    assert abs(min(ttfts) - latency["ttft_ms"]) <= latency["ttft_ms"] * 0.05, (ttfts, latency)
 
     # a spec change bumps the generation and goes through InProgress to Ready again
     rec = sim_record(lab, ns, name)

@@ -108,3 +108,36 @@ def test_missing_local_queue(custom, serving_ns, gpu_pool):
                   lambda o: condition(o, "QuotaReserved").get("status") == "False", 30,
                   "Workload %s-predictor inadmissible" % name)
     assert condition(wl, "QuotaReserved")["message"] == "LocalQueue missing doesn't exist"
+
+
+def test_pending_workload_admitted_when_quota_frees(custom, core, serving_ns, gpu_pool,
+                                                    cluster_queue):
+    ns = serving_ns
+    cq = custom.get_cluster_custom_object(*KUEUE, "clusterqueues", cluster_queue)
+    group = cq["spec"]["resourceGroups"][0]
+    group["flavors"][0]["resources"][2]["nominalQuota"] = 1
+    custom.patch_cluster_custom_object(*KUEUE, "clusterqueues", cluster_queue,
+                                       {"spec": {"resourceGroups": [group]}})
+    custom.create_namespaced_custom_object(*KUEUE, ns, "localqueues", {
+        "apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "LocalQueue",
+        "metadata": {"name": "default"}, "spec": {"clusterQueue": cluster_queue}})
+    queued = {"kueue.x-k8s.io/queue-name": "default"}
+    for name in ("first", "second"):
+        custom.create_namespaced_custom_object(
+            "serving.kserve.io", "v1beta1", ns, "inferenceservices",
+            isvc_manifest(name, gpu_pool, labels=queued))
+        wait_for(lambda n=name: workload(custom, ns, n), lambda o: condition(
+            o, "QuotaReserved").get("status") in ("True", "False"), 30,
+            "Workload %s-predictor evaluated" % name)
+    assert condition(workload(custom, ns, "first"), "Admitted")["status"] == "True"
+    second = workload(custom, ns, "second")
+    assert condition(second, "QuotaReserved")["message"].endswith(
+        "insufficient unused quota for nvidia.com/gpu in flavor %s, 1 more needed"
+        % cluster_queue)
+    wait_for(lambda: get_isvc(custom, ns, "first"), isvc_ready, 90, "first Ready")
+    custom.delete_namespaced_custom_object("serving.kserve.io", "v1beta1", ns,
+                                           "inferenceservices", "first")
+    wait_for(lambda: workload(custom, ns, "second"),
+             lambda o: condition(o, "Admitted").get("status") == "True", 30,
+             "the second Workload admitted once the first finished")
+    wait_for(lambda: get_isvc(custom, ns, "second"), isvc_ready, 90, "second Ready")
