@@ -1,20 +1,17 @@
-# Lab targets, included by the root Makefile (`include lab/lab.mk`).
+# Lab targets, included by the root Makefile (`-include lab/lab.mk`).
 VENV ?= .venv
 LAB_PYTHON ?= $(VENV)/bin/python
 
-.PHONY: lab-build lab-up lab-down lab-status lab-test
+.PHONY: lab-build lab-up lab-down lab-status
 
-lab-build: ## Build the lab's binaries into ~/.cache/private-ai-lab/bin (no-op when present)
+lab-build:  ## build the lab's binaries into ~/.cache/private-ai-lab/bin (a no-op once built)
 	bash lab/build.sh
 
-lab-up: lab-build ## Start the local lab (idempotent); writes .lab/ and inventories/lab/.../lab_connection.yml
+lab-up: setup lab-build  ## start the local lab (idempotent): writes .lab/ and the lab inventory's connection file
 	$(LAB_PYTHON) lab/labctl.py up
 
-lab-down: ## Stop the local lab and remove .lab/
-	$(LAB_PYTHON) lab/labctl.py down
+lab-down:  ## stop the local lab and remove .lab/
+	@if [ -x $(LAB_PYTHON) ]; then $(LAB_PYTHON) lab/labctl.py down; else python3 lab/labctl.py down; fi
 
-lab-status: ## One line per lab component, and the lab's total RSS
-	$(LAB_PYTHON) lab/labctl.py status
-
-lab-test: ## Tests of the running lab itself
-	$(VENV)/bin/pytest -q lab/tests
+lab-status:  ## one line per lab component and the lab's total RSS (exit 1 when one is down)
+	@if [ -x $(LAB_PYTHON) ]; then $(LAB_PYTHON) lab/labctl.py status; else python3 lab/labctl.py status; fi

@@ -35,7 +35,10 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import yaml
+try:  # `down` and `status` also run on a bare python3 (e.g. `make clean` after the venv is gone)
+    import yaml
+except ImportError:
+    yaml = None
 
 LAB_DIR = Path(__file__).resolve().parent
 REPO = LAB_DIR.parent
@@ -412,6 +415,14 @@ def proc_rss_kib(pid: int) -> int:
     return 0
 
 
+def carries_marker(pid: int, state: Path) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return f"{MARKER}={state}".encode() in fh.read().split(b"\0")
+    except OSError:
+        return False
+
+
 def marked_pids(state: Path) -> list[int]:
     """Every live process started by this lab (directly or by one of its components)."""
     needle = f"{MARKER}={state}".encode()
@@ -473,7 +484,8 @@ class Component:
             pid = int(self.pidfile.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if proc_alive(pid) else None
+        # A pid file outliving its process (a reboot) may name someone else's process by now.
+        return pid if proc_alive(pid) and carries_marker(pid, self.lab.state) else None
 
     def start(self) -> None:
         self.lab.logs.mkdir(parents=True, exist_ok=True)
@@ -1075,6 +1087,8 @@ def components(lab: Lab, tokens: dict[str, str] | None = None) -> list[Component
 
 def cmd_up(lab: Lab) -> int:
     started = time.monotonic()
+    if yaml is None:
+        raise LabError(f"PyYAML is missing from {sys.executable}: run `make setup` and use .venv/bin/python")
     lab.state.mkdir(parents=True, exist_ok=True)
     os.chmod(lab.state, 0o700)
     ensure_pki(lab)
