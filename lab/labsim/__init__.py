@@ -1,0 +1,1 @@
+"""labsim: the lab's simulator of cluster-side controllers (see lab/README.md, What is simulated)."""

@@ -2,11 +2,13 @@
 Deployment/Service/Route, a vllm_sim per ready predictor, and the InferenceService status."""
 
 import json
+import threading
 import time
 
 from kubernetes.client.rest import ApiException
 
 from . import kube, predictor, profile, storage
+from . import sims as sims_mod
 
 GROUP, VERSION = "serving.kserve.io", "v1beta1"
 LATENCY_ANN = "lab.private-ai.io/latency"
@@ -59,6 +61,18 @@ class KServeController(kube.Controller):
 
     def informers(self):
         return [self.isvcs, self.runtimes, self.deps, self.pods, self.workloads]
+
+    def start(self):
+        super().start()
+        threading.Thread(target=self._watch_sims, name="kserve-sims", daemon=True).start()
+
+    def _watch_sims(self):
+        """A sim that dies (killed, crashed) gets its InferenceService reconciled at once."""
+        while True:
+            time.sleep(1.0)
+            for key, pid in self.sims.pids():
+                if not sims_mod.alive(pid):
+                    self.queue.add(key)
 
     def resync_keys(self):
         return [kube.key_of(o) for o in self.isvcs.list()] + self.sims.keys()

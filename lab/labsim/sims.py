@@ -18,6 +18,11 @@ import urllib.request
 LAB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def alive(pid):
+    """True while pid is a running vllm_sim."""
+    return _alive(pid)
+
+
 def _alive(pid):
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as fh:
@@ -97,6 +102,9 @@ class SimManager:
 
     def keys(self):
         return list(self.sims)
+
+    def pids(self):
+        return [(key, rec["pid"]) for key, rec in list(self.sims.items())]
 
     def start(self, key, spec_hash, generation, name, profile, extra=None):
         """Start a sim for key serving `name`; returns its record."""

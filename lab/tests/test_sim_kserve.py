@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import time
 import urllib.request
 
@@ -92,6 +93,15 @@ def test_lifecycle_ready_serves_updates_and_deletes(custom, apps, serving_ns, gp
         ttfts.append(first)
     # best of 5: scheduling noise on a busy machine only ever adds to what the client sees
     assert abs(min(ttfts) - latency["ttft_ms"]) <= latency["ttft_ms"] * 0.05, (ttfts, latency)
+
+    # a simulator that dies is restarted (the pod is still there) and the status follows
+    crashed = sim_record(lab, ns, name)
+    os.kill(crashed["pid"], signal.SIGKILL)
+    wait_for(lambda: sim_record(lab, ns, name),
+             lambda r: r["pid"] != crashed["pid"] and pid_alive(r["pid"]), 45,
+             "a new vllm_sim for %s after pid %d was killed" % (name, crashed["pid"]))
+    isvc = wait_for(lambda: get_isvc(custom, ns, name), isvc_ready, 30, "%s Ready again" % name)
+    assert isvc["status"]["url"] == st["url"]  # same port: clients keep working
 
     # a spec change bumps the generation and goes through InProgress to Ready again
     rec = sim_record(lab, ns, name)
