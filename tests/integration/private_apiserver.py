@@ -98,7 +98,7 @@ class PrivateAPIServer:
         log.close()
 
     def start_kine(self):
-        self._spawn("kine", [str(self.kine_bin), "--endpoint", "sqlite://%s/state.db?_journal=WAL" % self.dir,
+        self._spawn("kine", [str(self.kine_bin), "--endpoint", "sqlite://%s/state.db?_journal=WAL&cache=shared&_busy_timeout=30000" % self.dir,
                              "--listen-address", "127.0.0.1:%d" % self.kine_port,
                              "--metrics-bind-address", "127.0.0.1:%d" % free_port()])
 
@@ -114,7 +114,7 @@ class PrivateAPIServer:
             "--service-account-key-file=%s" % (d / "sa.pub"),
             "--service-account-signing-key-file=%s" % (d / "sa.key"),
             "--service-cluster-ip-range=10.97.0.0/16", "--profiling=false",
-            "--enable-priority-and-fairness=false", "-v=0"])
+            "--storage-media-type=application/vnd.kubernetes.protobuf", "-v=0"])
 
     def get(self, path, timeout=5):
         ctx = ssl.create_default_context(cafile=str(self.dir / "ca.crt"))

@@ -60,6 +60,18 @@ def still_running(proc, seconds):
     return proc.poll() is None
 
 
+def watching(api, proc, timeout=60):
+    """True once the module has its watch open (nothing else watches InferenceServices on the
+    private apiserver), so what the test does next happens during the wait, however slowly the
+    module process started on a loaded machine."""
+    deadline = time.monotonic() + timeout
+    while api.metric("apiserver_longrunning_requests", verb="WATCH", resource="inferenceservices") < 1:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return proc.poll() is None
+
+
 def test_stale_ready_from_older_generation_is_not_accepted(private_api, pns):
     ns, cust = pns
     create_private(cust, ns, "m")
@@ -70,12 +82,12 @@ def test_stale_ready_from_older_generation_is_not_accepted(private_api, pns):
     assert obj["metadata"]["generation"] == 2 and obj["status"]["observedGeneration"] == 1
 
     proc = module_runner.start(MODULE, wait_args(private_api, ns, names=["m"]))
-    assert still_running(proc, 4), module_runner.finish(proc)
+    assert watching(private_api, proc) and still_running(proc, 2), module_runner.finish(proc)
     set_status(cust, ns, "m", ready=True, observed_generation=2)
     out = module_runner.finish(proc, timeout=30)
     assert out["rc"] == 0, out
     (isvc,) = out["inference_services"]
-    assert isvc["ready"] and isvc["generation"] == 2 and isvc["seconds_to_ready"] >= 3.5
+    assert isvc["ready"] and isvc["generation"] == 2 and isvc["seconds_to_ready"] >= 2.0
     assert isvc["url"] == "http://m-%s.apps.test" % ns
     assert isvc["internal_url"] == "http://m-predictor.%s.svc.cluster.local" % ns
     assert out["watch"]["list_requests"] == 1 and out["watch"]["watch_requests"] == 1
@@ -101,7 +113,7 @@ def test_apiserver_restart_during_wait_still_succeeds(private_api, pns):
         create_private(cust, ns, name)
         set_status(cust, ns, name, ready=False, observed_generation=1)
     proc = module_runner.start(MODULE, wait_args(private_api, ns, names=["a", "b"], timeout=240))
-    assert still_running(proc, 3)
+    assert watching(private_api, proc), module_runner.finish(proc)
     private_api.restart_apiserver(down_seconds=2)  # SIGKILL: the watch connection drops
     assert proc.poll() is None, module_runner.finish(proc)
     from kubernetes import client
@@ -119,12 +131,12 @@ def test_apiserver_restart_during_wait_still_succeeds(private_api, pns):
 def test_isvc_that_does_not_exist_yet_is_waited_for(private_api, pns):
     ns, cust = pns
     proc = module_runner.start(MODULE, wait_args(private_api, ns, names=["late"]))
-    assert still_running(proc, 3)
+    assert watching(private_api, proc) and still_running(proc, 1), module_runner.finish(proc)
     create_private(cust, ns, "late")
     set_status(cust, ns, "late", ready=True, observed_generation=1)
     out = module_runner.finish(proc, timeout=30)
     assert out["rc"] == 0, out
-    assert out["inference_services"][0]["seconds_to_ready"] >= 2.5
+    assert out["inference_services"][0]["seconds_to_ready"] >= 1.0
 
 
 def test_isvc_that_never_appears_is_named(private_api, pns):
@@ -144,7 +156,7 @@ def test_label_selector_selects_and_waits_for_all(private_api, pns):
         create_private(cust, ns, name, labels={"team": "ai"})
     create_private(cust, ns, "not-mine")
     proc = module_runner.start(MODULE, wait_args(private_api, ns, label_selector="team=ai"))
-    assert still_running(proc, 3)
+    assert watching(private_api, proc), module_runner.finish(proc)
     set_status(cust, ns, "x", ready=True, observed_generation=1)
     assert still_running(proc, 1)
     set_status(cust, ns, "y", ready=True, observed_generation=1)
