@@ -162,8 +162,12 @@ class SimManager:
             os.unlink(self._file(key))
         except OSError:
             pass
-        if release:
+        if release:  # the InferenceService is gone: forget its port and its log
             self.release_port(key)
+            try:
+                os.unlink(self._file(key)[:-5] + ".log")
+            except OSError:
+                pass
 
     def stop_all(self):
         for key in list(self.sims):
