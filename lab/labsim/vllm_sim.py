@@ -63,6 +63,7 @@ class Stats:
     def __init__(self):
         self.lock = threading.Lock()
         self.running = 0
+        self.waiting = 0
         self.success = 0
         self.failed = 0
         self.prompt_tokens = 0
@@ -80,6 +81,7 @@ class Simulator:
         self.started = time.monotonic()
         self.created = int(time.time())
         self.stats = Stats()
+        self.slots = threading.BoundedSemaphore(max(1, opts.max_num_seqs))
         self.rng = random.Random()
         self.failure_types = [t.strip() for t in str(opts.failure_types or "").split(",") if t.strip()]
 
@@ -238,6 +240,13 @@ class Handler(BaseHTTPRequestHandler):
             self.sim.stats.add(failed=1)
             self.send_error_json(err)
             return
+        # like vLLM's scheduler: at most --max-num-seqs requests run, the others wait (and
+        # their time to first token grows by the wait)
+        if not self.sim.slots.acquire(blocking=False):
+            self.sim.stats.add(waiting=1)
+            self.sim.slots.acquire()
+            self.sim.stats.add(waiting=-1)
+            t0 = time.perf_counter()  # the model starts on it once it has a slot
         self.sim.stats.add(running=1)
         try:
             if body.get("stream"):
@@ -250,6 +259,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             self.sim.stats.add(running=-1)
+            self.sim.slots.release()
 
     def ids(self, chat):
         return ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex, int(time.time())
@@ -326,7 +336,7 @@ class Handler(BaseHTTPRequestHandler):
         label = '{model_name="%s"}' % self.sim.opts.served_model_name
         rows = [
             ("vllm:num_requests_running", "gauge", s.running),
-            ("vllm:num_requests_waiting", "gauge", 0),
+            ("vllm:num_requests_waiting", "gauge", s.waiting),
             ("vllm:request_success_total", "counter", s.success),
             ("vllm:request_failure_total", "counter", s.failed),
             ("vllm:prompt_tokens_total", "counter", s.prompt_tokens),
@@ -345,6 +355,7 @@ def parse_args(argv=None):
     p.add_argument("--model", default="/mnt/models")
     p.add_argument("--served-model-name", default=None)
     p.add_argument("--max-model-len", type=int, default=8192)
+    p.add_argument("--max-num-seqs", type=int, default=256, help="concurrent requests")
     p.add_argument("--time-to-first-token", type=float, default=0.0, help="ms")
     p.add_argument("--inter-token-latency", type=float, default=0.0, help="ms")
     p.add_argument("--inter-token-latency-std-dev", type=float, default=0.0, help="ms")

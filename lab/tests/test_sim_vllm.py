@@ -155,3 +155,22 @@ def test_startup_duration(sim):
     assert call(base + "/v1/models")[0] == 503
     time.sleep(0.7)
     assert call(base + "/health")[0] == 200
+
+
+def test_max_num_seqs_queues_requests(sim):
+    base = sim("--max-num-seqs", "1", "--time-to-first-token", "200")
+    body = {"model": MODEL, "prompt": "x", "max_tokens": 1}
+    done = []
+
+    def one():
+        t0 = time.perf_counter()
+        assert call(base + "/v1/completions", body)[0] == 200
+        done.append(time.perf_counter() - t0)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    # one request waited for the other's slot
+    assert max(done) >= 0.4 * 0.95 and min(done) < 0.4
