@@ -106,12 +106,17 @@ def compute(args, cfg=None, storage_path=""):
         max_len = int(flags.get("max-model-len", cfg["max_model_len"]))
     except ValueError:
         max_len = int(cfg["max_model_len"])
+    try:
+        max_seqs = int(flags.get("max-num-seqs", 256))
+    except ValueError:
+        max_seqs = 256
     return {
         "ttft_ms": round(ttft, 1),
         "itl_ms": round(itl, 1),
         "itl_std_dev_ms": float(base.get("itl_std_dev_ms", 0.0)),
         "ready_delay_s": round(ready, 2),
         "max_model_len": max_len,
+        "max_num_seqs": max_seqs,
         "dtype": dtype,
         "fp8": fp8,
         "kv_cache_dtype": kv,

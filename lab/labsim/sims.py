@@ -116,6 +116,7 @@ class SimManager:
         args = [sys.executable, "-m", "labsim.vllm_sim", "--port", str(port),
                 "--served-model-name", name, "--model", "/mnt/models",
                 "--max-model-len", str(profile["max_model_len"]),
+                "--max-num-seqs", str(profile.get("max_num_seqs", 256)),
                 "--time-to-first-token", str(profile["ttft_ms"]),
                 "--inter-token-latency", str(profile["itl_ms"]),
                 "--inter-token-latency-std-dev", str(profile.get("itl_std_dev_ms", 0)),
