@@ -7,6 +7,7 @@ Writes `<state-dir>/labsim.ready` once every watch has synced and the controller
 """
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -45,9 +46,22 @@ RESOURCES = {
                       version="v1beta1"),
     "clusterqueues": dict(kind="ClusterQueue", plural="clusterqueues", group="kueue.x-k8s.io",
                           version="v1beta1"),
+    "resourceflavors": dict(kind="ResourceFlavor", plural="resourceflavors",
+                            group="kueue.x-k8s.io", version="v1beta1"),
     "localqueues": dict(kind="LocalQueue", plural="localqueues", group="kueue.x-k8s.io",
                         version="v1beta1"),
 }
+
+
+def code_digest():
+    """sha256 over labsim's sources: tests compare it to tell a labsim running older code."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(here)):
+        if name.endswith(".py"):
+            with open(os.path.join(here, name), "rb") as fh:
+                digest.update(name.encode() + b"\0" + fh.read())
+    return digest.hexdigest()
 
 
 class Context:
@@ -117,7 +131,7 @@ def main(argv=None):
         for ctl in controllers:
             ctl.start()
         with open(ready_file, "w", encoding="utf-8") as fh:
-            fh.write("%d\n" % os.getpid())
+            json.dump({"pid": os.getpid(), "code_digest": code_digest()}, fh)
         log.info("labsim ready: %s (vLLM ports from %d)",
                  ", ".join(c.name for c in controllers), port_base)
     stop.wait()

@@ -105,12 +105,13 @@ class KueueController(kube.Controller):
         self.cqs = ctx.informer("clusterqueues")
         self.lqs = ctx.informer("localqueues")
         self.pods = ctx.informer("predictor-pods")
+        self.rfs = ctx.informer("resourceflavors")
         self.admitted = {}  # workload uid -> admission we wrote
         for inf in self.informers():
             inf.add_handler(lambda t, o: self.queue.add(self.KEY))
 
     def informers(self):
-        return [self.isvcs, self.workloads, self.cqs, self.lqs, self.pods]
+        return [self.isvcs, self.workloads, self.cqs, self.lqs, self.pods, self.rfs]
 
     def resync_keys(self):
         return [self.KEY]
@@ -180,7 +181,7 @@ class KueueController(kube.Controller):
                         slot[res] = slot.get(res, Decimal(0)) + parse_quantity(qty)
                 counts[adm["clusterQueue"]]["admitted"] += 1
                 self._lq_count(lq_counts, wl, "admitted")
-                self._ungate(queued[ikey])
+                self._ungate(queued[ikey], adm)
             elif not adm:
                 pending.append((wl["metadata"].get("creationTimestamp", ""), ikey, wl))
         for _, ikey, wl in sorted(pending, key=lambda p: p[:2]):
@@ -206,8 +207,7 @@ class KueueController(kube.Controller):
                 slot = used[cqname].setdefault(flavor, {})
                 slot[res] = slot.get(res, Decimal(0)) + need[res]
             counts[cqname]["admitted"] += 1
-            self._admit_one(wl, cqname, flavors, need)
-            self._ungate(queued[ikey])
+            self._ungate(queued[ikey], self._admit_one(wl, cqname, flavors, need))
         for name, cq in cqs.items():
             self._cq_status(cq, used[name], counts[name])
         for lkey, lq in lqs.items():
@@ -253,9 +253,20 @@ class KueueController(kube.Controller):
         self.admitted[wl["metadata"]["uid"]] = status["admission"]
         self.log.info("Workload %s admitted by ClusterQueue %s (%s)", kube.key_of(wl), cqname,
                       ", ".join("%s=%s" % (r, fmt_qty(need[r])) for r in sorted(flavors)))
+        return status["admission"]
 
-    def _ungate(self, isvc):
+    def _flavor_node_labels(self, admission):
+        """nodeLabels of the ResourceFlavors an admission assigned (Kueue adds them to pods)."""
+        labels = {}
+        for psa in admission.get("podSetAssignments") or []:
+            for flavor in set((psa.get("flavors") or {}).values()):
+                rf = self.rfs.get(flavor) or {}
+                labels.update((rf.get("spec") or {}).get("nodeLabels") or {})
+        return labels
+
+    def _ungate(self, isvc, admission):
         ns, name = isvc["metadata"]["namespace"], isvc["metadata"]["name"]
+        node_labels = self._flavor_node_labels(admission)
         for pod in self.pods.list():
             meta = pod["metadata"]
             if meta["namespace"] != ns or (meta.get("labels") or {}).get(
@@ -264,8 +275,20 @@ class KueueController(kube.Controller):
             gates = (pod.get("spec") or {}).get("schedulingGates") or []
             if any(g.get("name") == predictor.KUEUE_GATE for g in gates):
                 keep = [g for g in gates if g.get("name") != predictor.KUEUE_GATE]
-                kube.ignore_404(self.core.patch_namespaced_pod, meta["name"], ns, [
-                    {"op": "replace", "path": "/spec/schedulingGates", "value": keep}])
+                ops = [{"op": "replace", "path": "/spec/schedulingGates", "value": keep}]
+                selector = dict(pod["spec"].get("nodeSelector") or {})
+                extra = {k: v for k, v in node_labels.items() if k not in selector}
+                if extra:  # a gated pod's nodeSelector may only grow
+                    selector.update(extra)
+                    ops.insert(0, {"op": "add", "path": "/spec/nodeSelector", "value": selector})
+                try:
+                    kube.ignore_404(self.core.patch_namespaced_pod, meta["name"], ns, ops)
+                except ApiException as exc:
+                    if exc.status != 422 or len(ops) == 1:
+                        raise
+                    self.log.warning("pod %s/%s refused flavor nodeLabels %s; ungating only",
+                                     ns, meta["name"], extra)
+                    kube.ignore_404(self.core.patch_namespaced_pod, meta["name"], ns, ops[1:])
                 self.log.info("ungated pod %s/%s", ns, meta["name"])
 
     def _cq_status(self, cq, used, counts):

@@ -252,3 +252,17 @@ def isvc_ready(obj):
     st = obj.get("status") or {}
     return (st.get("observedGeneration") == obj["metadata"]["generation"]
             and condition(obj, "Ready").get("status") == "True")
+
+
+@pytest.fixture
+def current_labsim(lab):
+    """Skip unless the running labsim runs the labsim code of this checkout."""
+    from labsim.__main__ import code_digest
+    try:
+        ready = json.loads((STATE_DIR / "labsim.ready").read_text())
+    except (OSError, ValueError):
+        ready = None
+    running = ready.get("code_digest") if isinstance(ready, dict) else None
+    if running != code_digest():
+        pytest.skip("the running labsim predates lab/labsim/ of this checkout: restart it "
+                    "(make lab-down && make lab-up)")

@@ -141,3 +141,36 @@ def test_pending_workload_admitted_when_quota_frees(custom, core, serving_ns, gp
              lambda o: condition(o, "Admitted").get("status") == "True", 30,
              "the second Workload admitted once the first finished")
     wait_for(lambda: get_isvc(custom, ns, "second"), isvc_ready, 90, "second Ready")
+
+
+def test_flavor_node_labels_reach_admitted_pods(current_labsim, custom, core, serving_ns, gpu_pool):
+    """Kueue adds the assigned ResourceFlavor's nodeLabels to the pods it ungates."""
+    ns, name = serving_ns, "flavored"
+    flavor = "labtest-" + uuid.uuid4().hex[:8]
+    custom.create_cluster_custom_object(*KUEUE, "resourceflavors", {
+        "apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "ResourceFlavor",
+        "metadata": {"name": flavor},
+        "spec": {"nodeLabels": {"node.kubernetes.io/instance-type": "g6.4xlarge"}}})
+    custom.create_cluster_custom_object(*KUEUE, "clusterqueues", {
+        "apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "ClusterQueue",
+        "metadata": {"name": flavor},
+        "spec": {"namespaceSelector": {}, "resourceGroups": [{
+            "coveredResources": ["nvidia.com/gpu"],
+            "flavors": [{"name": flavor, "resources": [
+                {"name": "nvidia.com/gpu", "nominalQuota": 1}]}]}]}})
+    try:
+        custom.create_namespaced_custom_object(*KUEUE, ns, "localqueues", {
+            "apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "LocalQueue",
+            "metadata": {"name": "default"}, "spec": {"clusterQueue": flavor}})
+        custom.create_namespaced_custom_object(
+            "serving.kserve.io", "v1beta1", ns, "inferenceservices",
+            isvc_manifest(name, gpu_pool, labels={"kueue.x-k8s.io/queue-name": "default"}))
+        wait_for(lambda: get_isvc(custom, ns, name), isvc_ready, 90, "%s Ready" % name)
+        pod = predictor_pods(core, ns, name)[0]
+        assert pod.spec.node_selector["node.kubernetes.io/instance-type"] == "g6.4xlarge"
+        assert not pod.spec.scheduling_gates
+    finally:
+        custom.delete_namespaced_custom_object("serving.kserve.io", "v1beta1", ns,
+                                               "inferenceservices", name)
+        custom.delete_cluster_custom_object(*KUEUE, "clusterqueues", flavor)
+        custom.delete_cluster_custom_object(*KUEUE, "resourceflavors", flavor)
