@@ -254,7 +254,7 @@ def isvc_ready(obj):
             and condition(obj, "Ready").get("status") == "True")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def current_labsim(lab):
     """Skip unless the running labsim runs the labsim code of this checkout."""
     from labsim.__main__ import code_digest
