@@ -186,6 +186,8 @@ def main():
     parser.add_argument("--concurrency", type=int, default=8, help="ours (module default 8)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat and report the median")
     parser.add_argument("--lab", action="store_true", help="use the lab's MinIO (.lab/lab.json)")
+    parser.add_argument("--peers", default="mc,rclone,aws",
+                        help="comma-separated subset of mc,rclone,aws to compare with")
     parser.add_argument("--workdir", default=os.path.expanduser("~/.cache/private-ai-llm-serving/bench-model"))
     args = parser.parse_args()
 
@@ -208,7 +210,8 @@ def main():
         print("synthetic model: %s, %.2f GB (%d shards + %d small files); MinIO %s (%s)"
               % (args.workdir, total / 1e9, args.shards, args.small_files + 1, s3["endpoint"],
                  "lab" if args.lab else "private"))
-        names = tools.available()
+        wanted = set(p.strip() for p in args.peers.split(","))
+        names = [n for n in tools.available() if n == "s3_model_sync" or n.split()[0] in wanted]
         first = {n: [] for n in names}
         again = {n: [] for n in names}
         for rnd in range(args.rounds):
