@@ -18,6 +18,16 @@ mkdir -p "${BIN_DIR}"
 export CGO_ENABLED=0
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 GO="${GO:-go}"
+if ! command -v "${GO}" >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+  GO=/usr/local/go/bin/go
+fi
+
+# need_go: fail with one sentence when a build is needed and no Go toolchain is found.
+need_go() {
+  command -v "${GO}" >/dev/null 2>&1 && return
+  log "no Go toolchain found (${GO}); install Go >= 1.25 or set GO=/path/to/go"
+  exit 1
+}
 
 log() { printf '[lab/build] %s\n' "$*" >&2; }
 
@@ -34,6 +44,7 @@ finish() {
 # goinstall TOOL VERSION PKG@VERSION BINNAME LDFLAGS: go install into a temp GOBIN, then move.
 goinstall() {
   local tool="$1" version="$2" pkg="$3" binname="$4" ldflags="$5" tmp
+  need_go
   tmp="$(mktemp -d "${BIN_DIR}/.build-${tool}.XXXXXX")"
   log "building ${tool} ${version} (${pkg})"
   if ! GOBIN="${tmp}" "${GO}" install -trimpath -ldflags "-s -w ${ldflags}" "${pkg}"; then
@@ -55,6 +66,7 @@ check_pin() {
 # wrapperbuild TOOL VERSION DIR PKG LDFLAGS: go build PKG inside the wrapper module lab/go/DIR.
 wrapperbuild() {
   local tool="$1" version="$2" dir="$3" pkg="$4" ldflags="$5" tmp
+  need_go
   tmp="${BIN_DIR}/.build-${tool}.$$"
   log "building ${tool} ${version} (${pkg} via lab/go/${dir})"
   if ! (cd "${LAB_DIR}/go/${dir}" && "${GO}" build -trimpath -o "${tmp}" -ldflags "-s -w ${ldflags}" "${pkg}"); then
