@@ -1122,7 +1122,7 @@ def cmd_up(lab: Lab) -> int:
     # servers that do not depend on them meanwhile.
     t0 = time.monotonic()
     crds = apply_crds(lab, kube)
-    log(f"{'CRDs':24} {'applied':8} {time.monotonic() - t0:6.1f}s")
+    log(f"{'CRDs':24} {'ensured':8} {time.monotonic() - t0:6.1f}s")
     for name in ("minio", "mariadb", "model-registry"):
         step(name)
     t0 = time.monotonic()
