@@ -33,6 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAB_BIN = os.path.expanduser(os.environ.get("LAB_CACHE", "~/.cache/private-ai-lab") + "/bin")
 AWS = os.path.expanduser("~/.cache/private-ai-llm-serving/bench-venv/bin/aws")
 MB = 1e6
+FAST = "s3_model_sync-nomd5"
 MIB = 1024 * 1024
 
 
@@ -152,11 +153,12 @@ class Tools:
         return [name for name, ok in found.items() if ok]
 
     def upload(self, tool, src, prefix):
-        if tool == "s3_model_sync":
+        if tool.startswith("s3_model_sync"):
             module_args = json.dumps({
                 "src": src, "bucket": self.bucket, "prefix": prefix,
                 "endpoint_url": self.s3["endpoint"], "part_size_mb": self.args.part_size_mb,
-                "concurrency": self.args.concurrency, "cache_dir": self.cache_dir})
+                "concurrency": self.args.concurrency, "cache_dir": self.cache_dir,
+                "content_md5": tool == "s3_model_sync"})
             env = dict(self.env, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                        ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
             seconds, out = run([os.path.join(ROOT, ".venv", "bin", "ansible"), "localhost", "-c",
@@ -186,6 +188,8 @@ def main():
     parser.add_argument("--concurrency", type=int, default=8, help="ours (module default 8)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat and report the median")
     parser.add_argument("--lab", action="store_true", help="use the lab's MinIO (.lab/lab.json)")
+    parser.add_argument("--fast", action="store_true",
+                        help="also run ours with content_md5=false (%s)" % FAST)
     parser.add_argument("--peers", default="mc,rclone,aws",
                         help="comma-separated subset of mc,rclone,aws to compare with")
     parser.add_argument("--workdir", default=os.path.expanduser("~/.cache/private-ai-llm-serving/bench-model"))
@@ -212,6 +216,8 @@ def main():
                  "lab" if args.lab else "private"))
         wanted = set(p.strip() for p in args.peers.split(","))
         names = [n for n in tools.available() if n == "s3_model_sync" or n.split()[0] in wanted]
+        if args.fast:
+            names.insert(1, FAST)
         first = {n: [] for n in names}
         again = {n: [] for n in names}
         for rnd in range(args.rounds):
@@ -233,15 +239,16 @@ def main():
               % (total / 1e9, args.rounds))
         for name in names:
             print("  %-13s %7.1f MB/s  %6.2f s" % (name, total / MB / med[name], med[name]))
+        for ours in [n for n in names if n.startswith("s3_model_sync")]:
+            inner = statistics.median(i for _w, i, _m in first[ours])
+            print("  (%s module alone: %.1f MB/s, %.2f s)" % (ours, total / MB / inner, inner))
+            for name in [n for n in names if not n.startswith("s3_model_sync")]:
+                # Within one round both tools saw the same machine load: the median of those.
+                per_round = [first[name][r][0] / first[ours][r][0] for r in range(args.rounds)]
+                print("  ratio %s / %-12s %.2f  (per round: %s; module alone: %.2f)"
+                      % (ours, name, statistics.median(per_round),
+                         ", ".join("%.2f" % r for r in per_round), med[name] / inner))
         ours = "s3_model_sync"
-        inner = statistics.median(i for _w, i, _m in first[ours])
-        print("  (s3_model_sync module alone: %.1f MB/s, %.2f s)" % (total / MB / inner, inner))
-        for name in names[1:]:
-            # Within one round both tools saw the same machine load: the median of those ratios.
-            per_round = [first[name][r][0] / first[ours][r][0] for r in range(args.rounds)]
-            print("  ratio s3_model_sync / %-12s %.2f  (per round: %s; module alone: %.2f)"
-                  % (name, statistics.median(per_round),
-                     ", ".join("%.2f" % r for r in per_round), med[name] / inner))
         print("unchanged re-run (wall clock):")
         for name in names:
             print("  %-13s %6.2f s" % (name, med2[name]))

@@ -30,6 +30,7 @@ from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_dig
     effective_part_size,
     etag_from_digests,
     is_multipart,
+    parse_etag,
     part_count,
 )
 
@@ -53,6 +54,10 @@ def _pread(path, length, offset):
     return data
 
 
+def _md5_header(digest):
+    return {"ContentMD5": base64.b64encode(digest).decode("ascii")} if digest else {}
+
+
 class _Multipart:
     __slots__ = ("item", "upload_id", "part_size", "digests", "remaining", "lock", "started")
 
@@ -71,6 +76,7 @@ class Uploader:
         self.client, self.cache, self.meta_key = client, cache, part_size_meta
         self.bucket, self.endpoint = opts["bucket"], opts.get("endpoint_url")
         self.part_size = opts["part_size"]
+        self.content_md5 = opts.get("content_md5", True)
         self.pool = ThreadPoolExecutor(max_workers=int(opts.get("concurrency") or 8),
                                        thread_name_prefix="s3sync")
         self.failed = threading.Event()
@@ -152,15 +158,11 @@ class Uploader:
     def _part(self, state, number):
         item, offset = state.item, number * state.part_size
         data = _pread(item.path, min(state.part_size, item.size - offset), offset)
-        digest = hashlib.md5(data).digest()
+        local = hashlib.md5(data).digest() if self.content_md5 else None
         resp = self.client.upload_part(Bucket=self.bucket, Key=item.key, UploadId=state.upload_id,
-                                       PartNumber=number + 1, Body=data,
-                                       ContentMD5=base64.b64encode(digest).decode("ascii"))
+                                       PartNumber=number + 1, Body=data, **_md5_header(local))
         del data
-        if resp.get("ETag", "").strip('"') != digest.hex():
-            raise S3SyncError("upload part %d of %s" % (number + 1, item.path),
-                              "the server stored ETag %s, expected the part's md5 %s"
-                              % (resp.get("ETag"), digest.hex()))
+        digest = self._stored_digest(resp, local, "part %d of %s" % (number + 1, item.path))
         with state.lock:
             state.digests[number] = digest
             state.remaining -= 1
@@ -183,10 +185,27 @@ class Uploader:
     def _single(self, item):
         started = time.monotonic()
         data = _pread(item.path, item.size, 0)
-        digest = hashlib.md5(data).digest()
-        self.client.put_object(Bucket=self.bucket, Key=item.key, Body=data,
-                               ContentMD5=base64.b64encode(digest).decode("ascii"))
+        local = hashlib.md5(data).digest() if self.content_md5 else None
+        resp = self.client.put_object(Bucket=self.bucket, Key=item.key, Body=data,
+                                      **_md5_header(local))
+        digest = self._stored_digest(resp, local, item.path)
         self._verify(item, etag_from_digests([digest], False), WHOLE, started)
+
+    @staticmethod
+    def _stored_digest(resp, local, what):
+        """md5 of what the server stored: checked against the bytes read (``local``), or taken
+        from its ETag when content_md5=false (the server computed it)."""
+        etag = resp.get("ETag", "").strip('"')
+        if local is not None:
+            if etag != local.hex():
+                raise S3SyncError("upload %s" % what, "the server stored ETag %s, expected the "
+                                  "md5 of the bytes sent %s" % (etag, local.hex()))
+            return local
+        parsed = parse_etag(etag)
+        if parsed is None or parsed[1] is not None:
+            raise S3SyncError("upload %s" % what, "the server's ETag %r is not an md5 (encrypted "
+                              "bucket?); set content_md5=true" % etag)
+        return bytes.fromhex(parsed[0])
 
     def _verify(self, item, etag, slot, started):
         """HEAD the object: size and ETag must be what was read; then cache the fingerprint."""

@@ -18,8 +18,8 @@ description:
   - An object whose size and ETag already match the local file is skipped. The local ETag comes
     from a digest cache keyed by absolute path, size and modification time, so an unchanged
     multi-GB file is not read again.
-  - Every uploaded object is verified (HEAD size and ETag); each body is sent with a Content-MD5
-    the server checks. Multipart uploads this run started are aborted when it fails; incomplete
+  - Every uploaded object is verified (HEAD size and ETag); with I(content_md5) (the default) each
+    body is sent with a Content-MD5 the server checks. Multipart uploads this run started are aborted when it fails; incomplete
     uploads left under the prefix by an earlier run are aborted at the start and reported.
   - Check mode reports the plan (what would be uploaded, skipped and deleted, with bytes) without
     writing to the bucket.
@@ -84,6 +84,16 @@ options:
     description: Parts and files uploaded at the same time (memory use is about concurrency x part size).
     type: int
     default: 8
+  content_md5:
+    description:
+      - Hash every part while reading it and send the md5 as a signed C(Content-MD5). The server
+        then refuses a body that differs from the file, and each object's ETag is checked against
+        the bytes read.
+      - C(false) saves that md5 (about half of the client's CPU, which matters on a busy
+        controller). Parts are then protected by TLS (https) or only by TCP (http), and the
+        verified and cached ETag is the one the server computed.
+    type: bool
+    default: true
   cache_dir:
     description: Directory of the local digest cache.
     type: path
@@ -211,6 +221,7 @@ def argspec():
         create_bucket=dict(type="bool", default=False),
         part_size_mb=dict(type="int", default=16),
         concurrency=dict(type="int", default=8),
+        content_md5=dict(type="bool", default=True),
         cache_dir=dict(type="path", default="~/.cache/private-ai-llm-serving/s3sync"),
         exclude=dict(type="list", elements="str", default=[".cache/*", ".git/*"]),
     )

@@ -228,6 +228,18 @@ def test_only_the_changed_files_are_sent_again(s3, tmp_path):
     _assert_mirrored(_client(s3), "s3sync-it", prefix, src)
 
 
+def test_without_content_md5_objects_are_still_verified_and_skipped_next_time(s3, tmp_path):
+    src = _model(tmp_path / "model", small=4)
+    prefix = "it-%s/nomd5" % RUN
+    first = sync(_opts(s3, src, prefix, tmp_path, content_md5=False))
+    assert first["files_uploaded"] == 7
+    _assert_mirrored(_client(s3), "s3sync-it", prefix, src)
+    again = sync(_opts(s3, src, prefix, tmp_path, content_md5=False))
+    assert again["bytes_uploaded"] == 0 and again["digest_cache"]["misses"] == 0
+    cold = sync(_opts(s3, src, prefix, tmp_path, cache_dir=str(tmp_path / "cold")))
+    assert cold["bytes_uploaded"] == 0, "the ETags the server computed match the local files"
+
+
 def test_a_different_part_size_still_recognises_unchanged_objects(s3, tmp_path):
     src = _model(tmp_path / "model", small=2)
     prefix = "it-%s/partsize" % RUN
