@@ -63,23 +63,48 @@ def s3(lab):
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
 
 
-def snapshot(dyn, s3):
-    """Every object site.yml could write (kind, namespace, name -> resourceVersion) and every S3 object."""
+NAMESPACE = "private-ai"  # inventories/lab: llm_serving_namespace
+BUCKET = "models"  # inventories/lab: llm_serving_s3_bucket
+QUEUE_OBJECTS = {"ClusterQueue": {"default"}, "ResourceFlavor": {"default-flavor", "nvidia-gpu-flavor"}}
+
+
+def _ours(kind, meta, infra):
+    """Only what site.yml with the lab inventory could touch (other suites share the lab)."""
+    if kind == "Namespace":
+        return meta["name"] == NAMESPACE
+    if kind == "MachineSet":
+        return meta["name"].startswith(infra + "-")
+    if kind in QUEUE_OBJECTS:
+        return meta["name"] in QUEUE_OBJECTS[kind]
+    return meta.get("namespace") == NAMESPACE
+
+
+def snapshot(dyn, s3, infra):
+    """The objects site.yml could write (kind, namespace, name -> mark) and the objects of its bucket."""
     state = {}
-    for group, version, kind, _namespaced in KINDS:
+    for group, version, kind, namespaced in KINDS:
         api = dyn.resources.get(api_version="%s/%s" % (group, version) if group else version, kind=kind)
-        for item in api.get().to_dict().get("items", []):
+        if kind == "MachineSet":
+            items = api.get(namespace="openshift-machine-api").to_dict().get("items", [])
+        elif namespaced:
+            items = api.get(namespace=NAMESPACE).to_dict().get("items", [])
+        else:
+            items = api.get().to_dict().get("items", [])
+        for item in items:
             meta = item["metadata"]
+            if not _ours(kind, meta, infra):
+                continue
             # Custom resources: spec generation, labels and annotations (the lab's simulator keeps
             # writing their status); core objects: resourceVersion.
             mark = meta["resourceVersion"] if not group else json.dumps(
                 [meta.get("generation"), meta.get("labels"), meta.get("annotations")], sort_keys=True)
             state["%s %s/%s" % (kind, meta.get("namespace", ""), meta["name"])] = mark
-    for bucket in s3.list_buckets().get("Buckets", []):
-        state["bucket %s" % bucket["Name"]] = ""
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
             for obj in page.get("Contents", []):
-                state["s3 %s/%s" % (bucket["Name"], obj["Key"])] = obj["ETag"]
+                state["s3 %s/%s" % (BUCKET, obj["Key"])] = obj["ETag"]
+    except s3.exceptions.NoSuchBucket:
+        pass
     return state
 
 
@@ -149,9 +174,9 @@ def test_bad_input_fails_in_one_sentence_and_changes_nothing(case, lab, dyn, s3,
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         env.pop(var, None)
 
-    before = snapshot(dyn, s3)
+    before = snapshot(dyn, s3, lab["infrastructure_name"])
     rc, output = run_site(tmp_path, extra, env)
-    after = snapshot(dyn, s3)
+    after = snapshot(dyn, s3, lab["infrastructure_name"])
 
     assert rc != 0, "site.yml accepted the %s input:\n%s" % (case, output[-3000:])
     msgs = failure_messages(output)
