@@ -1092,6 +1092,26 @@ def write_outputs(lab: Lab, deployer_token: str, infra: str, db: MariaDB) -> Non
 # Commands
 
 
+# The lab inventory's models and the published checkpoint each synthetic copy is made from (real
+# config.json and index total_size, tiny shards): the planner sees the real sizes, uploads stay fast.
+LAB_MODELS = {
+    "mistral-24b-bf16": "mistral-small-24b-bf16",
+    "mistral-24b-fp8": "mistral-small-24b-fp8",
+    "devstral-24b-bf16": "devstral-small-2505",
+}
+
+
+def ensure_models(lab: Lab) -> None:
+    """Write the synthetic model directories under <state>/models (byte-identical on re-runs)."""
+    maker = REPO / "tests" / "fixtures" / "make_synthetic_model.py"
+    for name, preset in LAB_MODELS.items():
+        out = lab.state / "models" / name
+        if (out / "config.json").exists():
+            continue
+        subprocess.run([sys.executable, str(maker), "--preset", preset, "--out", str(out)],
+                       check=True, stdout=subprocess.DEVNULL)
+
+
 def components(lab: Lab, tokens: dict[str, str] | None = None) -> list[Component]:
     tokens = tokens or {}
     db = MariaDB(lab)
@@ -1133,6 +1153,7 @@ def cmd_up(lab: Lab) -> int:
     log(f"{'cluster objects':24} {'ready':8} {time.monotonic() - t0:6.1f}s  (infrastructure {infra})")
     # The simulator reads lab.json, so write the outputs before starting it.
     write_outputs(lab, deployer_token, infra, comps["mariadb"])
+    ensure_models(lab)
     step("labsim")
     log(f"lab is up in {time.monotonic() - started:.1f}s: `. {lab.state / 'env'}` or "
         f"`export KUBECONFIG={lab.state / 'kubeconfig'}`")
