@@ -6,7 +6,7 @@ COLLECTION_LINK := .ansible/collections/ansible_collections/private_ai/llm_servi
 SETUP_STAMP := $(VENV)/.setup-$(shell sha256sum requirements-dev.txt | cut -c1-16)
 INVENTORY ?= inventories/lab
 
-.PHONY: help setup demo site test lint sanity units integration lab-tests molecule changelog build clean
+.PHONY: help setup demo site test lint sanity units changelog build clean
 
 help:  ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14

@@ -25,15 +25,19 @@ subprocess.check_call([sys.executable, "-m", "pip", "install"] + args)
 PY
 fi
 
-dest=.cache/sanity/ansible_collections/private_ai/llm_serving
-rm -rf .cache/sanity && mkdir -p "$dest"
+# A private copy per run: two runs at once must not delete each other's tree.
+mkdir -p .cache
+work=$(mktemp -d "$PWD/.cache/sanity.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+dest=$work/ansible_collections/private_ai/llm_serving
+mkdir -p "$dest"
 git ls-files -co --exclude-standard \
   | grep -vE '^(lab|benchmarks|molecule|\.ci|scripts)/' \
   | while read -r f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
   | xargs -0 cp --parents -t "$dest"
 # kubernetes.core is a dependency: give ansible-test the copy the ansible package bundles.
 ln -s "$("$py" -c 'import ansible_collections.kubernetes as k; print(list(k.__path__)[0])')" \
-  .cache/sanity/ansible_collections/kubernetes
+  "$work/ansible_collections/kubernetes"
 cd "$dest"
 git init -q . && git add -A >/dev/null
 export PATH="$(dirname "$py"):$PATH"
