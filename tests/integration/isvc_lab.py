@@ -171,8 +171,8 @@ def isvc_manifest(name, pool, path="m/bf16", gpus=1, labels=None):
             "nodeSelector": {POOL_LABEL: pool},
             "model": {"modelFormat": {"name": "vLLM"}, "runtime": "vllm-cuda-runtime",
                       "storage": {"key": "models-s3", "path": path},
-                      "args": ["--dtype=bfloat16", "--max-model-len=4096"] +
-                              (["--tensor-parallel-size=%d" % gpus] if gpus > 1 else []),
+                      "args": ["--dtype=bfloat16", "--max-model-len=4096"] + (
+                          ["--tensor-parallel-size=%d" % gpus] if gpus > 1 else []),
                       "resources": {"requests": {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": str(gpus)},
                                     "limits": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": str(gpus)}}}}},
     }

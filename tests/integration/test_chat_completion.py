@@ -70,7 +70,7 @@ def chat(url, **args):
 def test_ttft_within_5_percent_of_configured(vllm_sim):
     configured = 0.300
     url = vllm_sim(time_to_first_token=configured * 1000, inter_token_latency=10)
-    runs = [chat(url, max_tokens=20) for _ in range(5)]
+    runs = [chat(url, max_tokens=20) for dummy in range(5)]
     assert all(r["rc"] == 0 for r in runs), runs
     ttfts = [r["ttft_seconds"] for r in runs]
     median = statistics.median(ttfts)
@@ -165,7 +165,7 @@ def test_through_ansible_playbook(vllm_sim, tmp_path):
         that: [smoke.output_tokens == 4, smoke.ttft_seconds > 0]
 """ % (url, TOKEN))
     proc = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-vvv", "-i", "localhost,",
-                           "-c", "local", "-e", "ansible_python_interpreter=%s" % module_runner.PYTHON, str(play)], cwd=str(REPO), capture_output=True, text=True,
-                          timeout=180)
+                           "-c", "local", "-e", "ansible_python_interpreter=%s" % module_runner.PYTHON, str(play)],
+                          cwd=str(REPO), capture_output=True, text=True, timeout=180, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert TOKEN not in proc.stdout + proc.stderr

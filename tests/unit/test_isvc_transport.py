@@ -96,7 +96,7 @@ class FakeAPI:
         return self
 
     def watches(self):
-        return [q for p, q, _ in self.requests if q.get("watch", "").lower() == "true"]
+        return [r[1] for r in self.requests if r[1].get("watch", "").lower() == "true"]
 
 
 @pytest.fixture
@@ -135,7 +135,7 @@ def wait_until(pred, timeout=20):
 def test_one_list_one_watch_and_prompt_return(fake_api):
     fake_api.items = [isvc("a", 3, False), isvc("b", 4, False)]
     proc = start_module(fake_api, names=["a", "b"])
-    wait_until(lambda: fake_api.watches())
+    wait_until(fake_api.watches)
     (w,) = fake_api.watches()
     assert w["resourceVersion"] == "10" and w["allowWatchBookmarks"].lower() == "true"
     assert 1 <= int(w["timeoutSeconds"]) <= 30 and "fieldSelector" not in w
@@ -149,13 +149,13 @@ def test_one_list_one_watch_and_prompt_return(fake_api):
     assert time.monotonic() - t_flip < 2
     assert out["changed"] is False and [i["ready"] for i in out["inference_services"]] == [True, True]
     assert out["watch"]["list_requests"] == 1 and out["watch"]["watch_requests"] == 1
-    assert all(auth == "Bearer unit-test-token" for _, _, auth in fake_api.requests)
+    assert all(r[2] == "Bearer unit-test-token" for r in fake_api.requests)
 
 
 def test_dropped_watch_is_resumed_from_the_last_resource_version(fake_api):
     fake_api.items = [isvc("a", 3, False)]
     proc = start_module(fake_api, names=["a"])
-    wait_until(lambda: fake_api.watches())
+    wait_until(fake_api.watches)
     assert fake_api.watches()[0]["fieldSelector"] == "metadata.name=a"
     fake_api.events.put({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "17"}}})
     fake_api.events.put("drop")
@@ -170,7 +170,7 @@ def test_dropped_watch_is_resumed_from_the_last_resource_version(fake_api):
 def test_expired_resource_version_relists(fake_api):
     fake_api.items = [isvc("a", 3, False)]
     proc = start_module(fake_api, names=["a"])
-    wait_until(lambda: fake_api.watches())
+    wait_until(fake_api.watches)
     fake_api.items = [isvc("a", 40, True)]
     fake_api.rv = 41
     fake_api.events.put({"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired",

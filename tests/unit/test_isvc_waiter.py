@@ -241,7 +241,7 @@ def test_permission_error_at_first_contact_is_raised_but_tolerated_after():
 
 def test_streams_cut_at_once_are_backed_off_not_polled():
     clock = Clock()
-    t = Transport(clock, [([obj("a", 1)], 1)], [[] for _ in range(1000)])
+    t = Transport(clock, [([obj("a", 1)], 1)], [[] for dummy in range(1000)])
     out = waiter(t, clock, names=["a"], timeout=20).run()
     assert out["timed_out"]
     assert t.stats["watch_requests"] < 30  # backoff up to 3 s, not a tight loop
