@@ -119,17 +119,33 @@ def s3(private_minio_or_lab):
     return private_minio_or_lab
 
 
+def _empty(client, bucket, prefix="", drop_bucket=False):
+    """Delete what a test left in the shared lab's MinIO (objects under prefix, then the bucket)."""
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        if drop_bucket:
+            client.delete_bucket(Bucket=bucket)
+    except Exception:  # pylint: disable=broad-except
+        pass  # cleanup is best effort; the prefix is unique to the run
+
+
 @pytest.fixture(scope="module")
 def private_minio_or_lab(request):
-    """Connection facts of the lab's MinIO when up, else of a private one."""
+    """Connection facts of the lab's MinIO when up (cleaned after the module), else a private one."""
     if LAB_JSON.exists():
         lab = json.loads(LAB_JSON.read_text()).get("s3") or {}
         if lab.get("endpoint") and _live(lab["endpoint"]):
-            return {"endpoint": lab["endpoint"], "access_key": lab["access_key"],
-                    "secret_key": lab["secret_key"], "source": "lab"}
+            facts = {"endpoint": lab["endpoint"], "access_key": lab["access_key"],
+                     "secret_key": lab["secret_key"], "source": "lab"}
+            yield facts
+            _empty(_client(facts), "s3sync-it", "it-%s/" % RUN)
+            return
     server = request.getfixturevalue("private_minio")
-    return {"endpoint": server.endpoint, "access_key": server.access_key,
-            "secret_key": server.secret_key, "source": "private"}
+    yield {"endpoint": server.endpoint, "access_key": server.access_key,
+           "secret_key": server.secret_key, "source": "private"}
 
 
 def _client(s3):
@@ -501,3 +517,10 @@ def test_role_syncs_models_and_applies_the_data_connection_idempotently(tmp_path
     assert secret["annotations"]["opendatahub.io/connection-type-ref"] == "s3"
     assert secret["keys"] == ["AWS_ACCESS_KEY_ID", "AWS_DEFAULT_REGION", "AWS_S3_BUCKET",
                               "AWS_S3_ENDPOINT", "AWS_SECRET_ACCESS_KEY"]
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-c",
+         "import sys; from kubernetes import client, config; config.load_kube_config(sys.argv[1]); "
+         "client.CoreV1Api().delete_namespaced_secret(sys.argv[2], sys.argv[3])",
+         lab["kubeconfig"], connection, namespace], capture_output=True, check=False)
+    lab_s3 = dict(lab["s3"])
+    _empty(_client(lab_s3), extra["llm_serving_s3_bucket"], drop_bucket=True)
