@@ -141,10 +141,14 @@ class PrivateAPIServer:
         return "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.exists() else ""
 
     def start(self):
-        self.start_kine()
-        self.start_apiserver()
-        self.wait_ready()
-        self.install_crd()
+        try:
+            self.start_kine()
+            self.start_apiserver()
+            self.wait_ready()
+            self.install_crd()
+        except BaseException:
+            self.stop()  # never leave a half-started control plane behind
+            raise
         return self
 
     def restart_apiserver(self, down_seconds=1.0):
