@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, private_ai platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Sync a local model directory to ``s3://bucket/prefix``: plan, parallel multipart upload, verify.
 
 Entry point: :func:`sync`.  Errors are raised as :class:`S3SyncError` carrying one sentence that

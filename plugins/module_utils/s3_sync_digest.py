@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, private_ai platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """S3-style fingerprints (ETags) of local files and the digest cache that avoids re-reading them.
 
 An object uploaded in one PUT has the ETag ``md5(content)``; one uploaded in N parts of P bytes has

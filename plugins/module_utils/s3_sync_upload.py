@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, private_ai platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Parallel upload engine of s3_model_sync: one thread pool shared by the parts of every file.
 
 Each file is read exactly once: every part (or small file) is read with ``pread``, hashed with
