@@ -63,6 +63,7 @@ def run_flip(api, cust, ns, name, gen, rng):
         rest = proc.stdout.read()
         proc.wait(180)
         exits[key] = time.monotonic()
+        os.unlink(proc.args_file)
         try:
             results[key] = json.loads((first + rest).decode().strip().splitlines()[-1])
         except (ValueError, IndexError):
