@@ -204,3 +204,68 @@ def test_bad_input_output_has_no_secret(lab, tmp_path):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-v"]))
+
+
+# Role-level refusals of the deploy path: the cluster is not able or not ours to change.
+
+ROLE_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/private_ai.llm_serving.k8s:
+      kubeconfig: "{{ llm_serving_kubeconfig }}"
+  tasks:
+    - ansible.builtin.include_role:
+        name: private_ai.llm_serving.%s
+        tasks_from: %s
+"""
+
+
+def run_role(tmp_path, role, extra, tasks_from="main.yml", check=False):
+    play = tmp_path / "play.yml"
+    play.write_text(ROLE_PLAY % (role, tasks_from))
+    path = tmp_path / "extra.json"
+    path.write_text(json.dumps(extra))
+    cmd = [PLAYBOOK, str(play), "-i", "inventories/lab", "-e", "@%s" % path] + (["--check", "--diff"] if check else [])
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_cluster_queue_not_ours_and_too_small_fails_with_the_shortfall(lab, dyn, s3, tmp_path):
+    plan = {"quota": {"nvidia-gpu-flavor": {"nvidia.com/gpu": 4096, "cpu": 1, "memory": "1Gi"}}}
+    before = snapshot(dyn, s3, lab["infrastructure_name"])
+    rc, out = run_role(tmp_path, "kueue_quota", {"llm_serving_plan": plan, "llm_serving_kueue_manage_cluster_queue": False})
+    assert rc != 0
+    msgs = failure_messages(out)
+    assert len(msgs) == 1 and re.search(r"need 4096 nvidia\.com/gpu, have \S+, flavor nvidia-gpu-flavor", msgs[0]), out[-2000:]
+    assert snapshot(dyn, s3, lab["infrastructure_name"]) == before
+
+
+def test_cluster_queue_quota_is_never_lowered(lab, tmp_path):
+    plan = {"quota": {"nvidia-gpu-flavor": {"nvidia.com/gpu": 1, "cpu": 1, "memory": "1Gi"}}}
+    rc, out = run_role(tmp_path, "kueue_quota", {"llm_serving_plan": plan}, check=True)
+    if rc != 0 and "ClusterQueue" not in out:
+        pytest.skip("the lab's ClusterQueue is not there (run site.yml first)")
+    assert rc == 0, out[-2000:]
+    assert "nominalQuota: 1\n" not in out and "changed=0" in out, out[-3000:]
+
+
+def test_missing_instance_type_without_cloning_names_the_type(lab, dyn, s3, tmp_path):
+    plan = {"nodes": {"g6.48xlarge": 1}, "models": {"x": {"instance_type": "g6.48xlarge", "gpu_product": "NVIDIA-L4"}}}
+    before = snapshot(dyn, s3, lab["infrastructure_name"])
+    rc, out = run_role(tmp_path, "gpu_machinesets", {"llm_serving_plan": plan, "llm_serving_gpu_machinesets_clone": False})
+    assert rc != 0
+    msgs = failure_messages(out)
+    assert len(msgs) == 1 and "g6.48xlarge" in msgs[0] and "llm_serving_gpu_machinesets_clone" in msgs[0], out[-2000:]
+    assert snapshot(dyn, s3, lab["infrastructure_name"]) == before
+
+
+def test_gpu_node_wait_timeout_names_machineset_counts_and_machines(lab, tmp_path):
+    name = "%s-gpu-g6-12xlarge-us-east-1a" % lab["infrastructure_name"]
+    plan = {"g6.12xlarge": {"name": name, "want": 99, "product": "NVIDIA-L4", "clone": False, "current": 0, "target": 99}}
+    rc, out = run_role(tmp_path, "gpu_machinesets", {"__gpu_ms_plan": plan, "llm_serving_gpu_machinesets_wait_timeout": 2,
+                                                     "llm_serving_gpu_machinesets_wait_delay": 1}, tasks_from="wait.yml")
+    assert rc != 0
+    msg = failure_messages(out)[-1]
+    assert re.search(r"MachineSet %s \(g6\.12xlarge, NVIDIA-L4\): \d+ of 99 nodes Ready" % re.escape(name), msg), msg
+    assert "Machines " in msg, msg
