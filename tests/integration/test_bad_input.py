@@ -1,3 +1,5 @@
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Bad input to site.yml against the running lab: each case fails in the preflight with one sentence
 that names the field, and nothing on the cluster or in S3 changed.
 
