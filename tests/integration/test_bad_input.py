@@ -120,7 +120,7 @@ def run_site(tmp_path, extra, env=None):
     path.write_text(json.dumps(extra))
     proc = subprocess.run(
         [PLAYBOOK, "site.yml", "-i", "inventories/lab", "-e", "@%s" % path],
-        cwd=REPO, capture_output=True, text=True, timeout=600, env=env or os.environ.copy())
+        cwd=REPO, capture_output=True, text=True, timeout=600, env=env or os.environ.copy(), check=False)
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -198,7 +198,7 @@ def test_bad_input_output_has_no_secret(lab, tmp_path):
     path = tmp_path / "extra.json"
     path.write_text(json.dumps(extra))
     proc = subprocess.run([PLAYBOOK, "site.yml", "-i", "inventories/lab", "-e", "@%s" % path, "-vvv"],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+                          cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert lab["s3"]["secret_key"] not in out
@@ -229,7 +229,7 @@ def run_role(tmp_path, role, extra, tasks_from="main.yml", check=False):
     path = tmp_path / "extra.json"
     path.write_text(json.dumps(extra))
     cmd = [PLAYBOOK, str(play), "-i", "inventories/lab", "-e", "@%s" % path] + (["--check", "--diff"] if check else [])
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     return proc.returncode, proc.stdout + proc.stderr
 
 

@@ -10,7 +10,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 import urllib.error
 import urllib.parse
@@ -139,7 +138,7 @@ def test_check_mode_reports_creations_and_writes_nothing(reg, run_id):
     assert res["changed"] is True and len(res["actions"]) == 3
     assert res["registered_model_id"] is None
     assert res["diff"]["after"]["registered_model"]["description"] == "Integration model"
-    status, _ = rest(reg, "GET", "/registered_model?name=it-model-%s" % run_id)
+    status = rest(reg, "GET", "/registered_model?name=it-model-%s" % run_id)[0]
     assert status == 404
 
 
@@ -304,12 +303,13 @@ def _role_play(tmp_path, extra_vars, *args, tasks_from=None):
     play = {"hosts": "localhost", "gather_facts": False,
             "module_defaults": {"group/private_ai.llm_serving.k8s": {
                 "kubeconfig": "{{ llm_serving_kubeconfig | default(omit) }}"}},
-            "tasks": [{"name": "registry_seed", "ansible.builtin.include_role": dict(
-                {"name": role["role"]}, **({"tasks_from": tasks_from} if tasks_from else {}))},
-                      # The test reads the published fact from a file (changed_when: false keeps the recap honest).
-                      {"name": "ids", "changed_when": False, "ansible.builtin.copy": {
-                          "dest": str(tmp_path / "ids.json"),
-                          "content": "{{ llm_serving_registry_ids | default({}) | to_json }}"}}]}
+            "tasks": [
+                {"name": "registry_seed", "ansible.builtin.include_role": dict(
+                    {"name": role["role"]}, **({"tasks_from": tasks_from} if tasks_from else {}))},
+                # The test reads the published fact from a file (changed_when: false keeps the recap honest).
+                {"name": "ids", "changed_when": False, "ansible.builtin.copy": {
+                    "dest": str(tmp_path / "ids.json"),
+                    "content": "{{ llm_serving_registry_ids | default({}) | to_json }}"}}]}
     if tasks_from:
         play["tasks"][1] = {"name": "url", "ansible.builtin.debug": {"var": "__registry_seed_discovered_url"}}
     return _playbook(tmp_path, [play], "-e", "@%s" % vars_file, *args)

@@ -94,7 +94,7 @@ def test_find_sends_bearer_token_and_name_query(server):
     server.routes[API_PATH + "/registered_model"] = (200, "application/json", jbody({"id": "7", "name": "a b"}), {})
     client = RegistryClient(server.url, token=TOKEN)
     assert client.find_registered_model("a b")["id"] == "7"
-    method, path, headers, _ = server.seen[-1]
+    method, path, headers = server.seen[-1][:3]
     assert path == API_PATH + "/registered_model?name=a+b"
     assert headers["Authorization"] == "Bearer " + TOKEN
 

@@ -80,8 +80,8 @@ ARTIFACT = {"name": None, "uri": "s3://models/m/bf16?endpoint=http%3A%2F%2Fminio
             "storage_key": "models-s3", "storage_path": "m/bf16"}
 
 
-def run(stub, check_mode=False, model=MODEL, version=VERSION, artifact=ARTIFACT):
-    return mre.ensure(stub, model, version, artifact, check_mode=check_mode)
+def run(stub, check_mode=False, model=None, version=None, artifact=None):
+    return mre.ensure(stub, model or MODEL, version or VERSION, artifact or ARTIFACT, check_mode=check_mode)
 
 
 def test_fresh_creates_three_entities_in_order_with_metadata_values():
