@@ -80,8 +80,14 @@ ARTIFACT = {"name": None, "uri": "s3://models/m/bf16?endpoint=http%3A%2F%2Fminio
             "storage_key": "models-s3", "storage_path": "m/bf16"}
 
 
-def run(stub, check_mode=False, model=None, version=None, artifact=None):
-    return mre.ensure(stub, model or MODEL, version or VERSION, artifact or ARTIFACT, check_mode=check_mode)
+_DEFAULT = object()  # artifact=None means "no artifact", so the default needs a sentinel
+
+
+def run(stub, check_mode=False, model=_DEFAULT, version=_DEFAULT, artifact=_DEFAULT):
+    model = MODEL if model is _DEFAULT else model
+    version = VERSION if version is _DEFAULT else version
+    artifact = ARTIFACT if artifact is _DEFAULT else artifact
+    return mre.ensure(stub, model, version, artifact, check_mode=check_mode)
 
 
 def test_fresh_creates_three_entities_in_order_with_metadata_values():
