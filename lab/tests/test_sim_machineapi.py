@@ -34,10 +34,14 @@ def test_machineset_scale_up_and_down(custom, core):
         assert [(t.key, t.effect) for t in node.spec.taints] == [("nvidia.com/gpu", "NoSchedule")]
         machine_ref = node.metadata.annotations["machine.openshift.io/machine"]
         assert machine_ref.startswith("%s/%s-" % (MACHINE_NS, name))
-        machine = custom.get_namespaced_custom_object(*MAPI, MACHINE_NS, "machines",
-                                                      machine_ref.split("/")[1])
+        # As on OpenShift, the Machine turns Running once it has seen its Node: that can come a
+        # moment after the Node is Ready, so wait for it rather than read it once.
+        machine = wait_for(
+            lambda: custom.get_namespaced_custom_object(*MAPI, MACHINE_NS, "machines",
+                                                        machine_ref.split("/")[1]),
+            lambda m: (m.get("status") or {}).get("phase") == "Running", 30,
+            "Machine %s Running" % machine_ref)
         assert len(machine["metadata"]["name"]) == len(name) + 6
-        assert machine["status"]["phase"] == "Running"
         assert machine["status"]["nodeRef"]["name"] == node.metadata.name
         assert machine["spec"]["providerID"].startswith("aws:///")
         assert node.spec.provider_id == machine["spec"]["providerID"]
