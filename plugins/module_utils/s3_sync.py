@@ -16,9 +16,9 @@ import os
 import time
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_client import (
+    S3Session,
     S3SyncError,
     client_error,
-    make_client,
     missing_bucket,
 )
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_digest import (
@@ -81,57 +81,66 @@ def scan_local(src, prefix, exclude):
     return files
 
 
-def list_remote(client, bucket, prefix, endpoint, max_keys=None):
+def list_remote(reader, bucket, prefix, endpoint, max_keys=None):
     """``{key: {size, etag}}`` of the objects under ``prefix``; None when the bucket is missing."""
-    objects = {}
-    paging = {"MaxItems": max_keys} if max_keys else {}
     try:
-        for page in client.get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=prefix, PaginationConfig=paging):
-            for obj in page.get("Contents", []):
-                objects[obj["Key"]] = {"size": obj["Size"], "etag": obj.get("ETag", "").strip('"')}
+        return reader.list_objects(bucket, prefix, max_keys)
     except Exception as exc:  # pylint: disable=broad-except
-        if getattr(exc, "response", {}).get("Error", {}).get("Code") == "NoSuchBucket":
-            return None
         raise client_error(exc, "list s3://%s/%s" % (bucket, prefix), endpoint, bucket)
-    return objects
 
 
-def list_stale_uploads(client, bucket, prefix, keys, endpoint, pool):
+def list_stale_uploads(reader, bucket, prefix, keys, endpoint, pool):
     """Incomplete multipart uploads under ``prefix`` (and for each of ``keys``) begun before now.
 
-    MinIO answers ListMultipartUploads only for an exact object name, so besides one listing of
-    the prefix (enough on AWS S3 and most others) each key that is uploaded in parts is asked.
+    One listing of the prefix is enough on AWS S3 and most servers. MinIO answers
+    ListMultipartUploads only for an exact object name, so each key about to be uploaded in parts
+    is asked as well: an interrupted upload leaves its object missing or outdated, so its key is
+    always among them, while an unchanged re-run makes one request.
     """
-    def uploads(query):
-        return [upload for page in client.get_paginator("list_multipart_uploads").paginate(
-            Bucket=bucket, Prefix=query) for upload in page.get("Uploads", [])]
-
     found = {}
     try:
-        for listed in pool.map(uploads, [prefix] + sorted(keys)):
-            for upload in listed:
-                if upload["Key"].startswith(prefix):
-                    found[upload["UploadId"]] = {
-                        "key": upload["Key"], "upload_id": upload["UploadId"],
-                        "initiated": str(upload.get("Initiated", ""))}
+        listed = [reader.list_uploads(bucket, prefix)]
+        listed += pool.map(lambda key: reader.list_uploads(bucket, key), sorted(keys))
     except Exception as exc:  # pylint: disable=broad-except
         raise client_error(exc, "list incomplete multipart uploads under s3://%s/%s"
                            % (bucket, prefix), endpoint, bucket)
+    for uploads in listed:
+        for upload in uploads:
+            if upload["Key"].startswith(prefix):
+                found[upload["UploadId"]] = {
+                    "key": upload["Key"], "upload_id": upload["UploadId"],
+                    "initiated": str(upload.get("Initiated", ""))}
     return sorted(found.values(), key=lambda u: (u["key"], u["upload_id"]))
 
 
-def _remote_matches(client, bucket, item, remote, part_size, cache):
-    """True when the remote object has the local file's content (size + ETag, no download)."""
+def _slots(item, remote, part_size):
+    """Cache slots whose ETag can equal the remote one (by its part count), or None if none can."""
     parsed = parse_etag(remote["etag"])
     if parsed is None:
+        return None
+    if parsed[1] is None:
+        return [WHOLE]
+    ours = effective_part_size(item.size, part_size)
+    return [str(ours)] if part_count(item.size, ours) == parsed[1] else []
+
+
+def _cached_match(item, remote, part_size, cache):
+    """True when the digest cache alone shows the object unchanged (no read, no request)."""
+    for slot in _slots(item, remote, part_size) or []:
+        if cache.peek(item.path, item.size, item.mtime_ns, slot) == remote["etag"]:
+            item.etag = remote["etag"]
+            cache.get(item.path, item.size, item.mtime_ns, slot)  # count the hit, keep the entry
+            return True
+    return False
+
+
+def _remote_matches(reader, bucket, item, remote, part_size, cache):
+    """True when the remote object has the local file's content (size + ETag, no download)."""
+    slots = _slots(item, remote, part_size)
+    if slots is None:
         item.reason = "remote ETag %s is not md5-based" % remote["etag"]
         return False
-    parts = parsed[1]
-    slots = [WHOLE]
-    if parts is not None:
-        ours = effective_part_size(item.size, part_size)
-        slots = [str(ours)] if part_count(item.size, ours) == parts else []
+    parts = parse_etag(remote["etag"])[1]
     for slot in slots:
         etag = cache.etag(item.path, item.size, item.mtime_ns, slot)
         if etag == remote["etag"]:
@@ -139,8 +148,7 @@ def _remote_matches(client, bucket, item, remote, part_size, cache):
             return True
     if parts is not None:
         # Sent with another part size (another part_size_mb): it is recorded on the object.
-        head = client.head_object(Bucket=bucket, Key=item.key)
-        theirs = head.get("Metadata", {}).get(PART_SIZE_META, "")
+        theirs = reader.head(bucket, item.key)["metadata"].get(PART_SIZE_META, "")
         if theirs.isdigit() and int(theirs) >= 5 * MIB and theirs not in slots \
                 and part_count(item.size, int(theirs)) == parts:
             etag = cache.etag(item.path, item.size, item.mtime_ns, theirs)
@@ -151,7 +159,7 @@ def _remote_matches(client, bucket, item, remote, part_size, cache):
     return False
 
 
-def plan(client, opts, local, remote, cache, pool):
+def plan(reader, opts, local, remote, cache, pool):
     """Decide upload/skip for each local file and the keys to delete; returns the keys to delete."""
     checks = []
     for item in local:
@@ -162,8 +170,14 @@ def plan(client, opts, local, remote, cache, pool):
             item.reason = "size differs (remote %d, local %d bytes)" % (obj["size"], item.size)
         else:
             checks.append((item, obj))
-    futures = [(item, pool.submit(_remote_matches, client, opts["bucket"], item, obj,
-                                  opts["part_size"], cache)) for item, obj in checks]
+    # A fingerprint in the digest cache decides at once; reading files (or a HEAD) goes to the pool.
+    futures = []
+    for item, obj in checks:
+        if _cached_match(item, obj, opts["part_size"], cache):
+            item.action, item.reason = "skip", "unchanged (size and ETag match)"
+        else:
+            futures.append((item, pool.submit(_remote_matches, reader, opts["bucket"], item, obj,
+                                              opts["part_size"], cache)))
     for item, future in futures:
         try:
             if future.result():
@@ -194,7 +208,7 @@ def delete_keys(client, bucket, keys, endpoint):
                               "%s (%s)" % (err.get("Message"), err.get("Code")))
 
 
-def ensure_bucket(client, opts, check_mode):
+def ensure_bucket(session, opts, check_mode):
     """Create the bucket when allowed; returns True when it was (or would be) created."""
     bucket, endpoint = opts["bucket"], opts["endpoint_url"]
     if not opts["create_bucket"]:
@@ -205,7 +219,7 @@ def ensure_bucket(client, opts, check_mode):
     if opts["region"] and opts["region"] != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": opts["region"]}
     try:
-        client.create_bucket(**kwargs)
+        session.client.create_bucket(**kwargs)
     except Exception as exc:  # pylint: disable=broad-except
         code = getattr(exc, "response", {}).get("Error", {}).get("Code")
         if code not in ("BucketAlreadyOwnedByYou",):
@@ -232,31 +246,35 @@ def sync(opts, check_mode=False):
         raise S3SyncError("sync %s to s3://%s/" % (src, bucket),
                           "delete=true with an empty prefix would delete every other object in "
                           "the bucket; set a prefix")
-    client = make_client(opts)
+    session = S3Session(opts)
     result = {"bucket_created": False, "stale_uploads": [], "warnings": []}
-    local = scan_local(src, prefix, opts.get("exclude") or []) if src else []
-    # Without src only the bucket matters: one key is enough to know it exists.
-    remote = list_remote(client, bucket, prefix, endpoint, max_keys=None if src else 1)
-    if remote is None:
-        result["bucket_created"] = ensure_bucket(client, opts, check_mode)
-        remote = {}
     cache = DigestCache(os.path.expanduser(opts.get("cache_dir") or DEFAULT_CACHE_DIR),
                         src or ".")
-    uploader = Uploader(client, opts, cache, PART_SIZE_META)
+    uploader = Uploader(session, opts, cache, PART_SIZE_META)
     try:
+        local = scan_local(src, prefix, opts.get("exclude") or []) if src else []
+        # Without src only the bucket matters: one key is enough to know it exists.
+        remote = list_remote(session.reader, bucket, prefix, endpoint,
+                             max_keys=None if src else 1)
+        if remote is None:
+            result["bucket_created"] = ensure_bucket(session, opts, check_mode)
+            remote = {}
+        deletes = plan(session.reader, opts, local, remote, cache, uploader.pool)
+        uploads = [i for i in local if i.action == "upload"]
         if src and not result["bucket_created"]:
-            multipart_keys = [i.key for i in local if i.size > opts["part_size"]]
-            result["stale_uploads"] = list_stale_uploads(client, bucket, prefix, multipart_keys,
-                                                         endpoint, uploader.pool)
-        deletes = plan(client, opts, local, remote, cache, uploader.pool)
+            multipart_keys = [i.key for i in uploads if i.size > opts["part_size"]]
+            result["stale_uploads"] = list_stale_uploads(session.reader, bucket, prefix,
+                                                         multipart_keys, endpoint, uploader.pool)
         uploads = [i for i in local if i.action == "upload"]
         if not check_mode:
             for stale in result["stale_uploads"]:
                 uploader.abort(stale["key"], stale["upload_id"])
             uploader.run(uploads)
-            delete_keys(client, bucket, [k for k, _size in deletes], endpoint)
+            if deletes:
+                delete_keys(session.client, bucket, [k for k, _size in deletes], endpoint)
     finally:
         uploader.close()
+        session.close()
         warning = cache.save()
         if warning:
             result["warnings"].append(warning)
@@ -281,6 +299,8 @@ def sync(opts, check_mode=False):
                  "delete_files": len(deletes), "delete_bytes": sum(s for _k, s in deletes),
                  "stale_uploads": len(result["stale_uploads"])},
         "digest_cache": {"path": cache.path, "hits": cache.hits, "misses": cache.misses},
+        "checksum": opts.get("checksum") or "crc32",
+        "boto3_loaded": session.boto3_loaded,
     })
     result["changed"] = bool(uploads or deletes or result["bucket_created"]
                              or result["stale_uploads"])

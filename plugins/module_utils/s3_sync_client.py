@@ -1,37 +1,51 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, private_ai platform team
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The boto3 S3 client s3_model_sync uses, and its one way to turn a failure into a sentence."""
+"""The S3 clients s3_model_sync uses, and its one way to turn a failure into a sentence.
+
+:class:`S3Session` hands out a *reader* (list, list multipart uploads, HEAD) and, only when there is
+something to write, the boto3 client. With an explicit ``endpoint_url`` the reader is the standard
+library one in ``s3_sync_http``, so an unchanged re-run never pays for importing boto3.
+"""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import importlib.util
+import ssl
+import sys
+import threading
 import traceback
+
+from ansible_collections.private_ai.llm_serving.plugins.module_utils import s3_sync_http
 
 BOTO3_IMPORT_ERROR = None
 try:
-    import boto3
-    import botocore
-    import botocore.handlers
-    from botocore.config import Config
-    from botocore.exceptions import (
-        ClientError,
-        EndpointConnectionError,
-        NoCredentialsError,
-        SSLError,
-    )
-    HAS_BOTO3 = True
-except ImportError:
+    # Found, not imported: the import is deferred until a write needs the client.
+    HAS_BOTO3 = importlib.util.find_spec("boto3") is not None \
+        and importlib.util.find_spec("botocore") is not None
+except (ImportError, ValueError, AttributeError):
     HAS_BOTO3 = False
-    BOTO3_IMPORT_ERROR = traceback.format_exc()
+if not HAS_BOTO3:
+    BOTO3_IMPORT_ERROR = "boto3 and botocore are not importable by %s" % sys.executable
 
 
 def boto_versions():
     """Versions reported with every failure (as amazon.aws does)."""
     if not HAS_BOTO3:
         return {}
-    return {"boto3_version": boto3.__version__, "botocore_version": botocore.__version__}
+    try:
+        from importlib import metadata
+        return {"boto3_version": metadata.version("boto3"),
+                "botocore_version": metadata.version("botocore")}
+    except Exception:  # pylint: disable=broad-except
+        return {}
+
+
+def _botocore_exceptions():
+    """botocore's exception module when boto3 has been imported (else nothing can be one)."""
+    return sys.modules.get("botocore.exceptions")
 
 
 class S3SyncError(Exception):
@@ -72,7 +86,9 @@ def client_error(exc, doing, endpoint, bucket):
     if isinstance(exc, S3SyncError):
         return exc
     where = endpoint or "the S3 endpoint"
-    if HAS_BOTO3 and isinstance(exc, ClientError):
+    botoexc = _botocore_exceptions()
+    if isinstance(exc, s3_sync_http.S3ResponseError) or (
+            botoexc and isinstance(exc, botoexc.ClientError)):
         err = exc.response.get("Error", {})
         code = err.get("Code") or str(exc.response.get("ResponseMetadata", {}).get(
             "HTTPStatusCode", "?"))
@@ -87,14 +103,15 @@ def client_error(exc, doing, endpoint, bucket):
             message = (err.get("Message") or "").strip().rstrip(".")
             why = "%s answered %s%s" % (where, code, " (%s)" % message if message else "")
         return S3SyncError(doing, why, error_code=code, status_code=status)
-    if HAS_BOTO3 and isinstance(exc, SSLError):
+    if isinstance(exc, ssl.SSLError) or (botoexc and isinstance(exc, botoexc.SSLError)):
         return S3SyncError(doing, "TLS verification of %s failed (%s); set ca_bundle to the CA "
                            "that signed its certificate" % (where, _short(exc)),
                            error_code="SSLError")
-    if HAS_BOTO3 and isinstance(exc, EndpointConnectionError):
+    if isinstance(exc, s3_sync_http.S3ConnectError) or (
+            botoexc and isinstance(exc, botoexc.EndpointConnectionError)):
         return S3SyncError(doing, "cannot connect to %s (%s)" % (where, _short(exc)),
                            error_code="EndpointConnectionError")
-    if HAS_BOTO3 and isinstance(exc, NoCredentialsError):
+    if botoexc and isinstance(exc, botoexc.NoCredentialsError):
         return S3SyncError(doing, "no credentials: set access_key/secret_key or "
                            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
                            error_code="NoCredentials")
@@ -109,18 +126,30 @@ def _short(exc):
     return text[0][:300] if text else type(exc).__name__
 
 
-def make_client(opts):
-    """boto3 S3 client for MinIO and friends.
-
-    Path-style addressing; checksums only when an operation requires them (boto3 >= 1.36 defaults
-    to trailing CRC checksums that MinIO and other S3 servers reject); no SHA-256 of payloads:
-    every body carries a signed Content-MD5 that the server verifies, which is as strong and costs
-    one hash instead of two.
-    """
+def check_credentials(opts):
+    """Both keys are needed (from the options or the AWS_* environment): say so before connecting."""
     if not opts.get("access_key") or not opts.get("secret_key"):
         raise S3SyncError("connect to %s" % (opts.get("endpoint_url") or "S3"),
                           "no credentials: set access_key and secret_key or the environment "
                           "variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+
+
+def make_client(opts):
+    """boto3 S3 client for MinIO and friends.
+
+    Path-style addressing; checksums only where this module sends them itself (boto3 >= 1.36
+    defaults to trailing CRC checksums that MinIO and other S3 servers reject); no SHA-256 of
+    payloads: every part carries a checksum the server verifies (``checksum``), which costs one
+    cheap hash instead of two.
+    """
+    check_credentials(opts)
+    try:
+        import boto3
+        import botocore.handlers
+        from botocore.config import Config
+    except ImportError:
+        raise S3SyncError("load boto3", "boto3/botocore cannot be imported by %s (%s)"
+                          % (sys.executable, traceback.format_exc().strip().splitlines()[-1]))
     concurrency = int(opts.get("concurrency") or 8)
     config = Config(
         signature_version="s3v4",
@@ -146,3 +175,71 @@ def make_client(opts):
     # and an early refusal (bad credentials) is caught by the listing before any upload.
     client.meta.events.unregister("before-call.s3", botocore.handlers.add_expect_header)
     return client
+
+
+class BotoReader:
+    """The reader interface of ``s3_sync_http.S3Reader`` on a boto3 client (AWS S3, proxies)."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def list_objects(self, bucket, prefix, max_keys=None):
+        """``{key: {size, etag}}`` under ``prefix``; None when the bucket does not exist."""
+        objects = {}
+        paging = {"MaxItems": max_keys} if max_keys else {}
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                    Bucket=bucket, Prefix=prefix, PaginationConfig=paging):
+                for obj in page.get("Contents", []):
+                    objects[obj["Key"]] = {"size": obj["Size"],
+                                           "etag": obj.get("ETag", "").strip('"')}
+        except _botocore_exceptions().ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+                return None
+            raise
+        return objects
+
+    def list_uploads(self, bucket, prefix):
+        """Incomplete multipart uploads under ``prefix``: [{Key, UploadId, Initiated}]."""
+        return [upload for page in self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=bucket, Prefix=prefix) for upload in page.get("Uploads", [])]
+
+    def head(self, bucket, key):
+        """``{size, etag, metadata}`` of one object."""
+        head = self.client.head_object(Bucket=bucket, Key=key)
+        return {"size": head.get("ContentLength"), "etag": head.get("ETag", "").strip('"'),
+                "metadata": head.get("Metadata", {})}
+
+    def close(self):
+        """Nothing to close: the boto3 client's pool belongs to the session."""
+
+
+class S3Session:
+    """The reader for planning and, created on first use, the boto3 client for writes."""
+
+    def __init__(self, opts):
+        check_credentials(opts)
+        self.opts = opts
+        self._client = None
+        self._lock = threading.Lock()
+        if s3_sync_http.usable_for(opts):
+            self.reader = s3_sync_http.S3Reader(opts)
+        else:
+            self.reader = BotoReader(self.client)
+
+    @property
+    def client(self):
+        """The boto3 client (imports boto3 the first time)."""
+        with self._lock:
+            if self._client is None:
+                self._client = make_client(self.opts)
+            return self._client
+
+    @property
+    def boto3_loaded(self):
+        """Whether this run needed boto3."""
+        return self._client is not None
+
+    def close(self):
+        """Close the reader's connections."""
+        self.reader.close()

@@ -114,6 +114,14 @@ class DigestCache:
         except (OSError, ValueError, AttributeError):
             self._entries = {}
 
+    def peek(self, path, size, mtime_ns, slot):
+        """Like :meth:`get`, without counting a hit or a miss or marking the file as seen."""
+        with self._lock:
+            entry = self._entries.get(path)
+            if entry and entry.get("size") == size and entry.get("mtime_ns") == mtime_ns:
+                return entry.get("etags", {}).get(slot)
+            return None
+
     def get(self, path, size, mtime_ns, slot):
         """Cached ETag of ``path`` for ``slot`` when size and mtime_ns still match, else None."""
         with self._lock:

@@ -18,9 +18,15 @@ description:
   - An object whose size and ETag already match the local file is skipped. The local ETag comes
     from a digest cache keyed by absolute path, size and modification time, so an unchanged
     multi-GB file is not read again.
-  - Every uploaded object is verified (HEAD size and ETag); with I(content_md5) (the default) each
-    body is sent with a Content-MD5 the server checks. Multipart uploads this run started are aborted when it fails; incomplete
-    uploads left under the prefix by an earlier run are aborted at the start and reported.
+  - Every part is sent with a checksum of the bytes read (see I(checksum)) that the server verifies
+    before storing it, and every uploaded object is verified afterwards (HEAD size and ETag).
+    Multipart uploads this run started are aborted when it fails; incomplete uploads left under
+    the prefix by an earlier run are aborted at the start and reported.
+  - With I(endpoint_url) set, the listing that decides what to upload is made without boto3 (a
+    small SigV4 client of the Python standard library), and boto3 is imported only when there is
+    something to write. An unchanged re-run therefore takes a few hundredths of a second on top
+    of Ansible's start-up. Without I(endpoint_url) (AWS S3), or when a proxy applies to the
+    endpoint, boto3 does the listing too.
   - Check mode reports the plan (what would be uploaded, skipped and deleted, with bytes) without
     writing to the bucket.
   - Works against MinIO and other S3 servers (path-style addressing, checksums only where an
@@ -28,7 +34,7 @@ description:
 author:
   - private_ai platform team (@private-ai)
 requirements:
-  - boto3 >= 1.36
+  - boto3 >= 1.36 (imported only when something is written, or without I(endpoint_url))
 options:
   src:
     description:
@@ -84,16 +90,19 @@ options:
     description: Parts and files uploaded at the same time (memory use is about concurrency x part size).
     type: int
     default: 8
-  content_md5:
+  checksum:
     description:
-      - Hash every part while reading it and send the md5 as a signed C(Content-MD5). The server
-        then refuses a body that differs from the file, and each object's ETag is checked against
-        the bytes read.
-      - C(false) saves that md5 (about half of the client's CPU, which matters on a busy
-        controller). Parts are then protected by TLS (https) or only by TCP (http), and the
-        verified and cached ETag is the one the server computed.
-    type: bool
-    default: true
+      - How the server verifies each part against the bytes read from the file.
+      - C(crc32) sends C(x-amz-checksum-crc32), about four times cheaper for the client to compute
+        than md5 (it matters on a busy controller, and the server has to compute its md5 anyway).
+        A server that verified it echoes it back; the object's ETag (the md5 the server computed)
+        is then trusted and cached. A server that does not echo it (older S3 implementations)
+        gets the md5 computed here and compared with its ETag instead.
+      - C(md5) sends a signed C(Content-MD5), which every S3 server checks, and compares each ETag
+        with the md5 computed here.
+    type: str
+    choices: [crc32, md5]
+    default: crc32
   cache_dir:
     description: Directory of the local digest cache.
     type: path
@@ -190,6 +199,15 @@ digest_cache:
   description: Path of the digest cache file, and how many fingerprints came from it (hits) or were computed (misses).
   returned: always
   type: dict
+checksum:
+  description: The checksum the parts were (or would be) sent with.
+  returned: always
+  type: str
+  sample: crc32
+boto3_loaded:
+  description: Whether the run needed boto3 (false for a run with nothing to write to an I(endpoint_url)).
+  returned: always
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
@@ -221,7 +239,7 @@ def argspec():
         create_bucket=dict(type="bool", default=False),
         part_size_mb=dict(type="int", default=16),
         concurrency=dict(type="int", default=8),
-        content_md5=dict(type="bool", default=True),
+        checksum=dict(type="str", default="crc32", choices=["crc32", "md5"]),
         cache_dir=dict(type="path", default="~/.cache/private-ai-llm-serving/s3sync"),
         exclude=dict(type="list", elements="str", default=[".cache/*", ".git/*"]),
     )

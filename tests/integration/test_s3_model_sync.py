@@ -11,7 +11,9 @@ import hashlib
 import json
 import os
 import signal
+import datetime
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -46,9 +48,10 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def _live(endpoint):
+def _live(endpoint, context=None):
     try:
-        with urllib.request.urlopen(endpoint + "/minio/health/live", timeout=2) as resp:
+        with urllib.request.urlopen(endpoint + "/minio/health/live", timeout=2,
+                                    context=context) as resp:
             return resp.status == 200
     except OSError:
         return False
@@ -57,10 +60,11 @@ def _live(endpoint):
 class MinIO:
     """A private MinIO server (the lab's binary) on a free port, stoppable and restartable."""
 
-    def __init__(self, binary, data_dir):
-        self.binary, self.data_dir = binary, data_dir
+    def __init__(self, binary, data_dir, certs_dir=None, ca_file=None):
+        self.binary, self.data_dir, self.certs_dir = binary, data_dir, certs_dir
+        self.context = ssl.create_default_context(cafile=ca_file) if certs_dir else None
         self.port, self.console = _free_port(), _free_port()
-        self.endpoint = "http://127.0.0.1:%d" % self.port
+        self.endpoint = "%s://127.0.0.1:%d" % ("https" if certs_dir else "http", self.port)
         self.access_key, self.secret_key = "s3sync-" + RUN, "secret-" + uuid.uuid4().hex
         self.proc = None
         self.log = open(os.path.join(os.path.dirname(data_dir), "minio.log"), "ab")
@@ -68,13 +72,14 @@ class MinIO:
     def start(self):
         env = dict(os.environ, MINIO_ROOT_USER=self.access_key, MINIO_ROOT_PASSWORD=self.secret_key,
                    MINIO_BROWSER="off")
+        certs = ["--certs-dir", self.certs_dir] if self.certs_dir else []
         self.proc = subprocess.Popen(
             [self.binary, "server", self.data_dir, "--address", "127.0.0.1:%d" % self.port,
-             "--console-address", "127.0.0.1:%d" % self.console, "--quiet"],
+             "--console-address", "127.0.0.1:%d" % self.console, "--quiet"] + certs,
             env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if _live(self.endpoint):
+            if _live(self.endpoint, self.context):
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError("minio exited with %s (log %s)" % (self.proc.returncode, self.log.name))
@@ -225,6 +230,8 @@ def test_upload_large_and_small_files_then_unchanged_rerun_moves_nothing(s3, tmp
     assert again["files_skipped"] == 43
     assert again["digest_cache"]["misses"] == 0, "unchanged files must not be re-read"
     assert {f["action"] for f in again["files"]} == {"skip"}
+    assert first["boto3_loaded"] is True
+    assert again["boto3_loaded"] is False, "nothing to write: the listing needs no boto3"
 
 
 def test_only_the_changed_files_are_sent_again(s3, tmp_path):
@@ -244,16 +251,53 @@ def test_only_the_changed_files_are_sent_again(s3, tmp_path):
     _assert_mirrored(_client(s3), "s3sync-it", prefix, src)
 
 
-def test_without_content_md5_objects_are_still_verified_and_skipped_next_time(s3, tmp_path):
+def test_md5_checksums_verify_too_and_a_cold_cache_recognises_the_objects(s3, tmp_path):
     src = _model(tmp_path / "model", small=4)
-    prefix = "it-%s/nomd5" % RUN
-    first = sync(_opts(s3, src, prefix, tmp_path, content_md5=False))
-    assert first["files_uploaded"] == 7
+    prefix = "it-%s/md5" % RUN
+    first = sync(_opts(s3, src, prefix, tmp_path, checksum="md5"))
+    assert first["files_uploaded"] == 7 and first["checksum"] == "md5"
     _assert_mirrored(_client(s3), "s3sync-it", prefix, src)
-    again = sync(_opts(s3, src, prefix, tmp_path, content_md5=False))
+    again = sync(_opts(s3, src, prefix, tmp_path, checksum="md5"))
     assert again["bytes_uploaded"] == 0 and again["digest_cache"]["misses"] == 0
-    cold = sync(_opts(s3, src, prefix, tmp_path, cache_dir=str(tmp_path / "cold")))
-    assert cold["bytes_uploaded"] == 0, "the ETags the server computed match the local files"
+    # The default (crc32) caches the ETags the server computed; a cold cache (another controller)
+    # reads the files and must find the same ETags.
+    cold = sync(_opts(s3, src, "it-%s/crc" % RUN, tmp_path, cache_dir=str(tmp_path / "one")))
+    assert cold["checksum"] == "crc32" and cold["files_uploaded"] == 7
+    other = sync(_opts(s3, src, "it-%s/crc" % RUN, tmp_path, cache_dir=str(tmp_path / "two")))
+    assert other["bytes_uploaded"] == 0 and other["digest_cache"]["misses"] == 7
+
+
+@pytest.mark.parametrize("checksum", ["crc32", "md5"])
+def test_a_part_corrupted_on_the_way_is_refused_and_nothing_is_left(s3, tmp_path, monkeypatch,
+                                                                     checksum):
+    """A bit flipped after the checksum was taken (as a faulty NIC or proxy would) is refused by
+    the real server; the object never appears and this run's multipart upload is aborted."""
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils import s3_sync_upload
+
+    real_init = s3_sync_upload._Body.__init__
+
+    def corrupting_init(self, data, mode):
+        real_init(self, data, mode)
+        if len(data) > 5 * MIB - 1:  # one part of the shard: flip a bit after hashing
+            flipped = bytearray(data)
+            flipped[12345] ^= 0x01
+            self.data = bytes(flipped)
+
+    monkeypatch.setattr(s3_sync_upload._Body, "__init__", corrupting_init)
+    src = _model(tmp_path / "model", large=(11 * MIB,), small=1)
+    prefix = "it-%s/corrupt-%s" % (RUN, checksum)
+    with pytest.raises(S3SyncError) as info:
+        sync(_opts(s3, src, prefix, tmp_path, checksum=checksum))
+    assert info.value.msg.startswith("Failed to upload ") and "\n" not in info.value.msg
+    assert info.value.details["error_code"] in ("XAmzContentChecksumMismatch", "BadDigest")
+    key = prefix + "/model-00001.safetensors"
+    client = _client(s3)
+    assert client.list_objects_v2(Bucket="s3sync-it", Prefix=key).get("KeyCount", 0) == 0
+    assert _uploads_left(client, "s3sync-it", [key]) == []
+    monkeypatch.setattr(s3_sync_upload._Body, "__init__", real_init)
+    again = sync(_opts(s3, src, prefix, tmp_path, checksum=checksum))
+    assert "model-00001.safetensors" in [f["path"] for f in again["files"] if f["action"] == "upload"]
+    _assert_mirrored(client, "s3sync-it", prefix, src)
 
 
 def test_a_different_part_size_still_recognises_unchanged_objects(s3, tmp_path):
@@ -354,6 +398,70 @@ def test_minio_stopped_mid_upload_then_rerun_completes_verified_without_leftover
     _assert_mirrored(client, bucket, prefix, src)
     assert _uploads_left(client, bucket, keys) == []
     assert sync(_opts(s3, src, prefix, tmp_path, bucket=bucket))["bytes_uploaded"] == 0
+
+
+def _tls_files(directory):
+    """A private CA and a certificate for 127.0.0.1 signed by it, as MinIO's --certs-dir wants."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+
+    def name(text):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    def build(subject, key, issuer, signer, ca):
+        builder = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name(issuer))
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = build("s3sync-test-ca", ca_key, "s3sync-test-ca", ca_key, True)
+    cert = build("127.0.0.1", key, "s3sync-test-ca", ca_key, False)
+    os.makedirs(directory, exist_ok=True)
+    pem = serialization.Encoding.PEM
+    Path(directory, "public.crt").write_bytes(cert.public_bytes(pem))
+    Path(directory, "private.key").write_bytes(key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    ca_file = Path(directory).parent / "ca.pem"
+    ca_file.write_bytes(ca.public_bytes(pem))
+    return str(ca_file)
+
+
+def test_tls_endpoint_is_verified_with_the_ca_bundle(tmp_path):
+    binary = _minio_binary()
+    if not binary:
+        pytest.skip("no MinIO binary at %s (lab/build.sh minio)" % MINIO_GLOB)
+    ca_file = _tls_files(str(tmp_path / "certs"))
+    server = MinIO(binary, str(tmp_path / "data"), certs_dir=str(tmp_path / "certs"), ca_file=ca_file)
+    server.start()
+    try:
+        s3 = {"endpoint": server.endpoint, "access_key": server.access_key,
+              "secret_key": server.secret_key}
+        src = _model(tmp_path / "model", large=(6 * MIB,), small=2)
+        prefix = "it-%s/tls" % RUN
+        with pytest.raises(S3SyncError) as info:  # the listing is the first request
+            sync(_opts(s3, src, prefix, tmp_path))
+        assert info.value.msg.startswith("Failed to list s3://s3sync-it/%s/: TLS verification of %s "
+                                         "failed" % (prefix, server.endpoint))
+        assert "set ca_bundle" in info.value.msg
+        first = sync(_opts(s3, src, prefix, tmp_path, ca_bundle=ca_file))
+        assert first["files_uploaded"] == 4 and first["boto3_loaded"] is True
+        again = sync(_opts(s3, src, prefix, tmp_path, ca_bundle=ca_file))
+        assert again["bytes_uploaded"] == 0 and again["boto3_loaded"] is False
+        unverified = sync(_opts(s3, src, prefix, tmp_path, validate_certs=False))
+        assert unverified["bytes_uploaded"] == 0
+    finally:
+        server.kill()
+        server.log.close()
 
 
 PLAYBOOK = """

@@ -164,3 +164,125 @@ def test_client_is_path_style_without_default_checksums():
     assert config.request_checksum_calculation == "when_required"
     assert config.response_checksum_validation == "when_required"
     assert config.max_pool_connections >= 4
+
+
+# --- the standard-library reader (s3_sync_http) and the checksums of the upload engine ---------
+
+import base64  # noqa: E402
+import datetime  # noqa: E402
+import ssl  # noqa: E402
+import subprocess  # noqa: E402
+import zlib  # noqa: E402
+
+import botocore.auth  # noqa: E402
+from botocore.awsrequest import AWSRequest  # noqa: E402
+from botocore.credentials import Credentials  # noqa: E402
+
+from ansible_collections.private_ai.llm_serving.plugins.module_utils import s3_sync_http  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_upload import _Body  # noqa: E402
+
+NOW = datetime.datetime(2026, 11, 23, 5, 30, 0)
+
+
+@pytest.mark.parametrize("method,endpoint,bucket,key,params,token", [
+    ("GET", "http://127.0.0.1:19000", "models", None,
+     [("list-type", "2"), ("prefix", "mistral small/ü+x"), ("encoding-type", "url")], None),
+    ("GET", "http://minio.example.com", "models", None,
+     [("uploads", ""), ("prefix", "a/b"), ("key-marker", "a/b c~d=e&f")], "session/TOKEN+=="),
+    ("HEAD", "https://minio.example.com:9000", "models", "m/sub dir/x%y é~=&?.json", [], None),
+])
+def test_sigv4_signature_is_the_one_botocore_computes(monkeypatch, method, endpoint, bucket, key,
+                                                      params, token):
+    """The reader's signatures are byte-for-byte botocore's (its S3 SigV4 signer as reference)."""
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: NOW)
+    parts = s3_sync_http.urlsplit(endpoint)
+    host = parts.netloc
+    path = "/" + s3_sync_http._uri_encode(bucket) + (
+        "/" + s3_sync_http._uri_encode(key, safe="/-_.~") if key else "/")
+    ours = s3_sync_http.sigv4_headers(method, host, path, params, "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG",
+                                      "us-east-1", token, now=NOW)
+
+    request = AWSRequest(method=method, url=endpoint + path, params=dict(params))
+    request.context["client_config"] = None
+    signer = botocore.auth.S3SigV4Auth(Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", token),
+                                       "s3", "us-east-1")
+    signer.add_auth(request)
+    assert ours["Authorization"] == request.headers["Authorization"]
+    assert ours["x-amz-content-sha256"] == request.headers["X-Amz-Content-SHA256"]
+
+
+@pytest.mark.parametrize("env,usable", [
+    ({}, True),
+    ({"http_proxy": "http://proxy:3128"}, False),
+    ({"http_proxy": "http://proxy:3128", "no_proxy": "minio.internal"}, True),
+])
+def test_the_reader_is_used_for_an_endpoint_without_a_proxy(monkeypatch, env, usable):
+    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+                 "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    opts = {"endpoint_url": "http://minio.internal:9000", "access_key": "a", "secret_key": "b"}
+    assert s3_sync_http.usable_for(opts) is usable
+    assert s3_sync_http.usable_for(dict(opts, endpoint_url=None)) is False, "AWS S3: boto3"
+
+
+def test_reader_errors_become_the_same_sentences_as_botocore_errors():
+    answered = s3_sync_http.S3ResponseError(403, "SignatureDoesNotMatch", "no.", "ListObjectsV2")
+    err = client_error(answered, "list s3://models/x", "http://s3:9000", "models")
+    assert err.msg == ("Failed to list s3://models/x: the secret key does not belong to the access "
+                       "key (SignatureDoesNotMatch); check secret_key or AWS_SECRET_ACCESS_KEY.")
+    head = s3_sync_http.S3ResponseError(403, "Forbidden", "", "HeadObject")
+    assert "http://s3:9000 answered 403 Forbidden" in client_error(head, "x", "http://s3:9000", "m").msg
+    gone = client_error(s3_sync_http.S3ResponseError(404, "NoSuchBucket", "", "ListObjectsV2"),
+                        "list", "http://s3:9000", "models")
+    assert gone.details["error_code"] == "NoSuchBucket"
+    down = s3_sync_http.S3ConnectError("cannot reach http://s3:9000: [Errno 111] refused")
+    assert "cannot connect to http://s3:9000" in client_error(down, "list", "http://s3:9000", "m").msg
+    tls = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed certificate")
+    msg = client_error(tls, "list", "https://s3:9000", "m").msg
+    assert "TLS verification of https://s3:9000 failed" in msg and "set ca_bundle" in msg
+
+
+def _crc(data):
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+def test_crc32_part_trusts_the_etag_only_when_the_server_echoes_the_checksum():
+    data = os.urandom(1000)
+    md5 = hashlib.md5(data).hexdigest()
+    body = _Body(data, "crc32")
+    assert body.headers() == {"ChecksumCRC32": _crc(data)}
+    # MinIO and AWS echo the checksum they verified: the ETag is then the md5 of the bytes read.
+    assert body.stored_digest({"ETag": '"%s"' % md5, "ChecksumCRC32": _crc(data)}, "p") == \
+        bytes.fromhex(md5)
+    # Stubbed responses from here on: no server in the lab leaves the checksum unverified.
+    with pytest.raises(S3SyncError, match="the server stored CRC32"):
+        body.stored_digest({"ETag": md5, "ChecksumCRC32": _crc(b"other")}, "p")
+    # A server that ignored the header: the md5 is computed here and compared with its ETag.
+    assert body.stored_digest({"ETag": md5}, "p") == bytes.fromhex(md5)
+    with pytest.raises(S3SyncError, match="expected the md5 of the bytes sent"):
+        body.stored_digest({"ETag": hashlib.md5(b"other").hexdigest()}, "p")
+    with pytest.raises(S3SyncError, match="not the md5 of the body"):
+        body.stored_digest({"ETag": "abc-1"}, "p")
+
+
+def test_md5_part_sends_content_md5_and_checks_the_etag():
+    data = os.urandom(1000)
+    body = _Body(data, "md5")
+    assert body.headers() == {"ContentMD5": base64.b64encode(hashlib.md5(data).digest()).decode()}
+    assert body.stored_digest({"ETag": hashlib.md5(data).hexdigest()}, "p") == hashlib.md5(data).digest()
+    with pytest.raises(S3SyncError, match="expected the md5"):
+        body.stored_digest({"ETag": hashlib.md5(b"x").hexdigest()}, "p")
+
+
+def test_loading_the_module_does_not_import_boto3():
+    """boto3 costs 0.5 s to import: only a run that writes may pay for it."""
+    root = Path(__file__).resolve().parents[2]
+    code = ("import sys; "
+            "import ansible_collections.private_ai.llm_serving.plugins.modules.s3_model_sync as m; "
+            "assert m.HAS_BOTO3; "
+            "print(sorted(n for n in sys.modules if n.split('.')[0] in ('boto3', 'botocore')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=str(root / ".ansible" / "collections")))
+    assert out.stdout.strip() == "[]"
