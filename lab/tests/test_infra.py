@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-STATE = Path(os.environ.get("LAB_STATE_DIR") or REPO / ".lab").resolve()
+from testing.labclient import STATE_DIR
+
+STATE = STATE_DIR.resolve()
 LAB_JSON = STATE / "lab.json"
 
 if not LAB_JSON.exists():

@@ -1,21 +1,28 @@
 """Fixtures for inference_service_wait against the running lab (.lab/lab.json), with the lab's
 simulator doing what KServe, the scheduler and Kueue do. Import the fixtures into a test module.
 
+The lab client (lab, api_client, core, custom, s3, wait_for and the plain functions behind them) is
+lab/testing/labclient.py, shared with lab/tests; this module puts lab/ on sys.path and re-exports it
+for the integration tests.
+
 Each test gets its own namespace (data connection, vLLM ServingRuntime, weights in its own bucket)
 and the session its own pool of 1-GPU nodes (a MachineSet cloned from the lab's g6.4xlarge one),
 so nothing here touches what the other engineers deploy.
 """
 
-import json
-import os
-import time
+import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-STATE = Path(os.environ.get("LAB_STATE_DIR") or REPO / ".lab")
+LAB_DIR = Path(__file__).resolve().parents[2] / "lab"
+if str(LAB_DIR) not in sys.path:
+    sys.path.insert(0, str(LAB_DIR))
+
+from testing.labclient import kube_api_client, lab_facts, s3_client, scratch_bucket, wait_for  # noqa: E402,F401 pylint: disable=unused-import
+from testing.labclient import api_client, core, custom, lab, s3  # noqa: E402,F401 pylint: disable=unused-import
+
 KSERVE = ("serving.kserve.io", "v1beta1")
 KUEUE = ("kueue.x-k8s.io", "v1beta1")
 MAPI = ("machine.openshift.io", "v1beta1")
@@ -23,72 +30,10 @@ MACHINE_NS = "openshift-machine-api"
 POOL_LABEL = "lab.private-ai.io/test-pool"
 
 
-def wait_for(fetch, predicate, timeout, what, interval=0.25):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            last = fetch()
-        except Exception as exc:  # noqa: BLE001 - may not exist yet
-            last = exc
-        if not isinstance(last, Exception) and predicate(last):
-            return last
-        if time.monotonic() > deadline:
-            pytest.fail("timed out after %ss waiting for %s; last: %s" % (timeout, what, str(last)[:1000]))
-        time.sleep(interval)
-
-
-@pytest.fixture(scope="session")
-def lab():
-    path = STATE / "lab.json"
-    if not path.exists() or not (STATE / "labsim.ready").exists():
-        pytest.skip("the lab is not running (%s): run `make lab-up`" % path)
-    return json.loads(path.read_text())
-
-
-@pytest.fixture(scope="session")
-def api_client(lab):
-    from kubernetes import client, config
-    cfg = client.Configuration()
-    config.load_kube_config(config_file=lab["kubeconfig"], client_configuration=cfg)
-    api = client.ApiClient(cfg)
-    yield api
-    api.close()
-
-
-@pytest.fixture(scope="session")
-def core(api_client):
-    from kubernetes import client
-    return client.CoreV1Api(api_client)
-
-
-@pytest.fixture(scope="session")
-def custom(api_client):
-    from kubernetes import client
-    return client.CustomObjectsApi(api_client)
-
-
-@pytest.fixture(scope="session")
-def s3(lab):
-    import boto3
-    from botocore.config import Config
-    f = lab["s3"]
-    return boto3.client("s3", endpoint_url=f["endpoint"], region_name=f.get("region") or "us-east-1",
-                        aws_access_key_id=f["access_key"], aws_secret_access_key=f["secret_key"],
-                        config=Config(s3={"addressing_style": "path"},
-                                      request_checksum_calculation="when_required",
-                                      response_checksum_validation="when_required"))
-
-
 @pytest.fixture(scope="session")
 def weights(s3):
-    bucket = "isvcwait-" + uuid.uuid4().hex[:8]
-    s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key="m/bf16/config.json", Body=b'{"model_type": "mistral"}')
-    yield bucket
-    for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
-        s3.delete_object(Bucket=bucket, Key=obj["Key"])
-    s3.delete_bucket(Bucket=bucket)
+    with scratch_bucket(s3, "isvcwait", {"m/bf16/config.json": b'{"model_type": "mistral"}'}) as bucket:
+        yield bucket
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from isvc_lab import kube_api_client, lab_facts, s3_client
+
 REPO = Path(__file__).resolve().parents[2]
-STATE = Path(os.environ.get("LAB_STATE_DIR") or REPO / ".lab")
 PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook") if (REPO / ".venv" / "bin").exists() else "ansible-playbook"
 
 # (group, version, kind, namespaced) of everything site.yml writes.
@@ -37,32 +38,24 @@ KINDS = [
 
 @pytest.fixture(scope="module")
 def lab():
-    path = STATE / "lab.json"
-    if not path.exists() or not (STATE / "labsim.ready").exists():
-        pytest.skip("the lab is not running (%s): run `make lab-up`" % path)
+    facts = lab_facts()
     if not (REPO / "roles" / "preflight").exists():
         pytest.skip("roles/preflight is not there yet")
-    return json.loads(path.read_text())
+    return facts
 
 
 @pytest.fixture(scope="module")
 def dyn(lab):
-    kubernetes = pytest.importorskip("kubernetes")
+    pytest.importorskip("kubernetes")
     from kubernetes.dynamic import DynamicClient
 
-    api = kubernetes.config.new_client_from_config(config_file=lab["kubeconfig"])
-    return DynamicClient(api)
+    return DynamicClient(kube_api_client(lab))
 
 
 @pytest.fixture(scope="module")
 def s3(lab):
-    boto3 = pytest.importorskip("boto3")
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3", endpoint_url=lab["s3"]["endpoint"], aws_access_key_id=lab["s3"]["access_key"],
-        aws_secret_access_key=lab["s3"]["secret_key"], region_name=lab["s3"]["region"],
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+    pytest.importorskip("boto3")
+    return s3_client(lab)
 
 
 NAMESPACE = "private-ai"  # inventories/lab: llm_serving_namespace
