@@ -38,6 +38,14 @@ LAB_BIN = os.path.expanduser(os.environ.get("LAB_CACHE", "~/.cache/private-ai-la
 AWS = os.path.expanduser("~/.cache/private-ai-llm-serving/bench-venv/bin/aws")
 MB = 1e6
 MD5 = "s3_model_sync-md5"
+REMOVE = """
+import sys, boto3
+client = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1")
+for page in client.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[2], Prefix=sys.argv[3]):
+    keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+    if keys:
+        client.delete_objects(Bucket=sys.argv[2], Delete={"Objects": keys, "Quiet": True})
+"""
 MIB = 1024 * 1024
 
 
@@ -145,6 +153,11 @@ class Tools:
         self.peer_env.pop("AWS_CA_BUNDLE", None)
         self.mc, self.rclone = newest("mc-*"), shutil.which("rclone")
         self.aws = AWS if os.access(AWS, os.X_OK) else None
+
+    def remove(self, prefix):
+        """Delete what one tool uploaded (4 GB per tool and round add up)."""
+        subprocess.run([sys.executable, "-c", REMOVE, self.s3["endpoint"], self.bucket,
+                        prefix + "/"], env=self.env, check=True)
 
     def run_module(self, module_args):
         """(result, wall seconds) of one run of the module; credentials come from the env."""
@@ -259,6 +272,7 @@ def main():
                 wall2, inner2, moved2 = tools.upload(name, args.workdir, prefix)
                 again[name].append((wall2, inner2, moved2))
                 task[name].append(tools.upload(name, args.workdir, prefix, as_task=True))
+                tools.remove(prefix)  # MinIO refuses writes once its drive is nearly full
                 print("  round %d %-17s %7.1f MB/s (%6.2f s%s); unchanged re-run %.3f s%s, "
                       "as a task %.3f s"
                       % (rnd + 1, name, total / MB / wall, wall,
