@@ -142,6 +142,7 @@ class S3Reader:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections = []
+        self.page_size = None  # keys or uploads per listing request; None: the server's (1000)
 
     def close(self):
         """Close every connection this reader opened."""
@@ -208,8 +209,8 @@ class S3Reader:
         objects, token = {}, None
         while True:
             query = [("list-type", "2"), ("prefix", prefix), ("encoding-type", "url")]
-            if max_keys:
-                query.append(("max-keys", str(max_keys)))
+            if max_keys or self.page_size:
+                query.append(("max-keys", str(max_keys or self.page_size)))
             if token:
                 query.append(("continuation-token", token))
             try:
@@ -232,6 +233,8 @@ class S3Reader:
         uploads, markers = [], []
         while True:
             query = [("uploads", ""), ("prefix", prefix), ("encoding-type", "url")] + markers
+            if self.page_size:
+                query.append(("max-uploads", str(self.page_size)))
             _status, _resp, body = self._request("GET", bucket, None, query,
                                                  "ListMultipartUploads")
             root = ElementTree.fromstring(body)
@@ -239,11 +242,14 @@ class S3Reader:
                 uploads.append({"Key": unquote_plus(item.findtext(_NS + "Key", "")),
                                 "UploadId": item.findtext(_NS + "UploadId", ""),
                                 "Initiated": item.findtext(_NS + "Initiated", "")})
-            key_marker = root.findtext(_NS + "NextKeyMarker")
-            if root.findtext(_NS + "IsTruncated") != "true" or not key_marker:
+            # MinIO pages the uploads of one key with an empty NextKeyMarker: both markers are
+            # sent back as they came, as botocore's paginator does.
+            following = [("key-marker", unquote_plus(root.findtext(_NS + "NextKeyMarker") or "")),
+                         ("upload-id-marker", root.findtext(_NS + "NextUploadIdMarker") or "")]
+            if root.findtext(_NS + "IsTruncated") != "true" or following == markers \
+                    or not any(value for _name, value in following):
                 return uploads
-            markers = [("key-marker", unquote_plus(key_marker)),
-                       ("upload-id-marker", root.findtext(_NS + "NextUploadIdMarker") or "")]
+            markers = following
 
     def head(self, bucket, key):
         """``{size, etag, metadata}`` of one object."""

@@ -632,3 +632,28 @@ def test_role_syncs_models_and_applies_the_data_connection_idempotently(tmp_path
          lab["kubeconfig"], connection, namespace], capture_output=True, check=False)
     lab_s3 = dict(lab["s3"])
     _empty(_client(lab_s3), extra["llm_serving_s3_bucket"], drop_bucket=True)
+
+
+def test_the_standard_library_reader_pages_through_long_listings(s3, tmp_path):
+    """Listings longer than one page (1,000 keys by default) are followed to the end; a page of
+    3 keys, or of 1 upload, makes the real server page."""
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_http import S3Reader
+
+    src = _model(tmp_path / "model", large=(), small=10)
+    prefix = "it-%s/pages" % RUN
+    sync(_opts(s3, src, prefix, tmp_path))
+    client = _client(s3)
+    key = prefix + "/unfinished"
+    started = [client.create_multipart_upload(Bucket="s3sync-it", Key=key)["UploadId"] for _ in range(3)]
+    reader = S3Reader(_opts(s3, src, prefix, tmp_path))
+    try:
+        whole = reader.list_objects("s3sync-it", prefix + "/")
+        reader.page_size = 3
+        assert reader.list_objects("s3sync-it", prefix + "/") == whole and len(whole) == 11
+        assert len(reader.list_objects("s3sync-it", prefix + "/", max_keys=1)) == 1
+        reader.page_size = 1
+        assert sorted(u["UploadId"] for u in reader.list_uploads("s3sync-it", key)) == sorted(started)
+    finally:
+        reader.close()
+        for upload_id in started:
+            client.abort_multipart_upload(Bucket="s3sync-it", Key=key, UploadId=upload_id)
