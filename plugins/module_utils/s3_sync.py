@@ -29,7 +29,6 @@ from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_dig
     parse_etag,
     part_count,
 )
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_upload import Uploader
 
 DEFAULT_CACHE_DIR = "~/.cache/private-ai-llm-serving/s3sync"
 PART_SIZE_META = "llm-serving-part-size"
@@ -89,7 +88,7 @@ def list_remote(reader, bucket, prefix, endpoint, max_keys=None):
         raise client_error(exc, "list s3://%s/%s" % (bucket, prefix), endpoint, bucket)
 
 
-def list_stale_uploads(reader, bucket, prefix, keys, endpoint, pool):
+def list_stale_uploads(session, bucket, prefix, keys, endpoint):
     """Incomplete multipart uploads under ``prefix`` (and for each of ``keys``) begun before now.
 
     One listing of the prefix is enough on AWS S3 and most servers. MinIO answers
@@ -99,8 +98,10 @@ def list_stale_uploads(reader, bucket, prefix, keys, endpoint, pool):
     """
     found = {}
     try:
+        reader = session.reader
         listed = [reader.list_uploads(bucket, prefix)]
-        listed += pool.map(lambda key: reader.list_uploads(bucket, key), sorted(keys))
+        if keys:
+            listed += session.pool.map(lambda key: reader.list_uploads(bucket, key), sorted(keys))
     except Exception as exc:  # pylint: disable=broad-except
         raise client_error(exc, "list incomplete multipart uploads under s3://%s/%s"
                            % (bucket, prefix), endpoint, bucket)
@@ -159,7 +160,7 @@ def _remote_matches(reader, bucket, item, remote, part_size, cache):
     return False
 
 
-def plan(reader, opts, local, remote, cache, pool):
+def plan(session, opts, local, remote, cache):
     """Decide upload/skip for each local file and the keys to delete; returns the keys to delete."""
     checks = []
     for item in local:
@@ -176,7 +177,8 @@ def plan(reader, opts, local, remote, cache, pool):
         if _cached_match(item, obj, opts["part_size"], cache):
             item.action, item.reason = "skip", "unchanged (size and ETag match)"
         else:
-            futures.append((item, pool.submit(_remote_matches, reader, opts["bucket"], item, obj,
+            futures.append((item, session.pool.submit(_remote_matches, session.reader,
+                                                      opts["bucket"], item, obj,
                                               opts["part_size"], cache)))
     for item, future in futures:
         try:
@@ -250,7 +252,6 @@ def sync(opts, check_mode=False):
     result = {"bucket_created": False, "stale_uploads": [], "warnings": []}
     cache = DigestCache(os.path.expanduser(opts.get("cache_dir") or DEFAULT_CACHE_DIR),
                         src or ".")
-    uploader = Uploader(session, opts, cache, PART_SIZE_META)
     try:
         local = scan_local(src, prefix, opts.get("exclude") or []) if src else []
         # Without src only the bucket matters: one key is enough to know it exists.
@@ -259,21 +260,23 @@ def sync(opts, check_mode=False):
         if remote is None:
             result["bucket_created"] = ensure_bucket(session, opts, check_mode)
             remote = {}
-        deletes = plan(session.reader, opts, local, remote, cache, uploader.pool)
+        deletes = plan(session, opts, local, remote, cache)
         uploads = [i for i in local if i.action == "upload"]
         if src and not result["bucket_created"]:
             multipart_keys = [i.key for i in uploads if i.size > opts["part_size"]]
-            result["stale_uploads"] = list_stale_uploads(session.reader, bucket, prefix,
-                                                         multipart_keys, endpoint, uploader.pool)
-        uploads = [i for i in local if i.action == "upload"]
-        if not check_mode:
+            result["stale_uploads"] = list_stale_uploads(session, bucket, prefix, multipart_keys,
+                                                         endpoint)
+        if not check_mode and (uploads or result["stale_uploads"]):
+            # Imported here: a run with nothing to write needs neither it nor boto3.
+            from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_upload \
+                import Uploader
+            uploader = Uploader(session, opts, cache, PART_SIZE_META)
             for stale in result["stale_uploads"]:
                 uploader.abort(stale["key"], stale["upload_id"])
             uploader.run(uploads)
-            if deletes:
-                delete_keys(session.client, bucket, [k for k, _size in deletes], endpoint)
+        if not check_mode and deletes:
+            delete_keys(session.client, bucket, [k for k, _size in deletes], endpoint)
     finally:
-        uploader.close()
         session.close()
         warning = cache.save()
         if warning:

@@ -215,12 +215,14 @@ class BotoReader:
 
 
 class S3Session:
-    """The reader for planning and, created on first use, the boto3 client for writes."""
+    """The reader for planning and, each created on first use, the boto3 client for writes and
+    the pool of ``concurrency`` worker threads (fingerprints, listings per key, parts)."""
 
     def __init__(self, opts):
         check_credentials(opts)
         self.opts = opts
         self._client = None
+        self._pool = None
         self._lock = threading.Lock()
         if s3_sync_http.usable_for(opts):
             self.reader = s3_sync_http.S3Reader(opts)
@@ -236,10 +238,22 @@ class S3Session:
             return self._client
 
     @property
+    def pool(self):
+        """The worker threads (a ThreadPoolExecutor)."""
+        with self._lock:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+                self._pool = ThreadPoolExecutor(max_workers=int(self.opts.get("concurrency") or 8),
+                                                thread_name_prefix="s3sync")
+            return self._pool
+
+    @property
     def boto3_loaded(self):
         """Whether this run needed boto3."""
         return self._client is not None
 
     def close(self):
-        """Close the reader's connections."""
+        """Stop the worker threads and close the reader's connections."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         self.reader.close()

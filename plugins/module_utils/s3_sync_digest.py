@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import threading
 
 MIB = 1024 * 1024
@@ -167,6 +166,7 @@ class DigestCache:
             payload = {"version": CACHE_VERSION, "files": self._entries}
             try:
                 os.makedirs(self.cache_dir, mode=0o700, exist_ok=True)
+                import tempfile  # only when there is something to write
                 fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=".digests-")
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
                     json.dump(payload, handle, separators=(",", ":"))

@@ -22,6 +22,7 @@ __metaclass__ = type
 import datetime
 import hashlib
 import hmac
+import os
 import socket
 import ssl
 import threading
@@ -31,7 +32,6 @@ import xml.etree.ElementTree as ElementTree
 try:
     from http import client as http_client
     from urllib.parse import quote, unquote_plus, urlsplit
-    from urllib.request import getproxies, proxy_bypass
 except ImportError:  # pragma: no cover - Python 2 is not supported by this collection
     http_client = None
 
@@ -104,6 +104,10 @@ def usable_for(opts):
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
         return False
+    if not any(name.lower().endswith("_proxy") and name.lower() != "no_proxy" and value
+               for name, value in os.environ.items()):
+        return True  # no proxy configured: spare the import of urllib.request
+    from urllib.request import getproxies, proxy_bypass
     return not (getproxies().get(parts.scheme) and not proxy_bypass(parts.hostname))
 
 

@@ -28,7 +28,7 @@ import os
 import threading
 import time
 import zlib
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_client import (
     S3SyncError,
@@ -124,8 +124,7 @@ class Uploader:
         self.bucket, self.endpoint = opts["bucket"], opts.get("endpoint_url")
         self.part_size = opts["part_size"]
         self.checksum = opts.get("checksum") or "crc32"
-        self.pool = ThreadPoolExecutor(max_workers=int(opts.get("concurrency") or 8),
-                                       thread_name_prefix="s3sync")
+        self.pool = session.pool
         self.failed = threading.Event()
         self._lock = threading.Lock()
         self._errors = []
@@ -135,10 +134,6 @@ class Uploader:
     def client(self):
         """The boto3 client (imported on first use: a run with nothing to write never needs it)."""
         return self.session.client
-
-    def close(self):
-        """Stop the worker threads."""
-        self.pool.shutdown(wait=True)
 
     def abort(self, key, upload_id):
         """Abort one multipart upload (an upload that is already gone counts as aborted)."""
