@@ -177,9 +177,9 @@ def plan(session, opts, local, remote, cache):
         if _cached_match(item, obj, opts["part_size"], cache):
             item.action, item.reason = "skip", "unchanged (size and ETag match)"
         else:
-            futures.append((item, session.pool.submit(_remote_matches, session.reader,
-                                                      opts["bucket"], item, obj,
-                                              opts["part_size"], cache)))
+            futures.append((item, session.pool.submit(
+                _remote_matches, session.reader, opts["bucket"], item, obj, opts["part_size"],
+                cache)))
     for item, future in futures:
         try:
             if future.result():

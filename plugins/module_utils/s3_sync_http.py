@@ -27,7 +27,7 @@ import socket
 import ssl
 import threading
 import time
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 try:
     from http import client as http_client

@@ -268,8 +268,8 @@ def test_md5_checksums_verify_too_and_a_cold_cache_recognises_the_objects(s3, tm
 
 
 @pytest.mark.parametrize("checksum", ["crc32", "md5"])
-def test_a_part_corrupted_on_the_way_is_refused_and_nothing_is_left(s3, tmp_path, monkeypatch,
-                                                                     checksum):
+def test_a_part_corrupted_on_the_way_is_refused_and_nothing_is_left(
+        s3, tmp_path, monkeypatch, checksum):
     """A bit flipped after the checksum was taken (as a faulty NIC or proxy would) is refused by
     the real server; the object never appears and this run's multipart upload is aborted."""
     from ansible_collections.private_ai.llm_serving.plugins.module_utils import s3_sync_upload
@@ -644,7 +644,8 @@ def test_the_standard_library_reader_pages_through_long_listings(s3, tmp_path):
     sync(_opts(s3, src, prefix, tmp_path))
     client = _client(s3)
     key = prefix + "/unfinished"
-    started = [client.create_multipart_upload(Bucket="s3sync-it", Key=key)["UploadId"] for _ in range(3)]
+    started = [client.create_multipart_upload(Bucket="s3sync-it", Key=key)["UploadId"]
+               for _attempt in range(3)]
     reader = S3Reader(_opts(s3, src, prefix, tmp_path))
     try:
         whole = reader.list_objects("s3sync-it", prefix + "/")
