@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -226,21 +227,38 @@ def run_role(tmp_path, role, extra, tasks_from="main.yml", check=False):
     return proc.returncode, proc.stdout + proc.stderr
 
 
-def test_cluster_queue_not_ours_and_too_small_fails_with_the_shortfall(lab, dyn, s3, tmp_path):
+@pytest.fixture(scope="module")
+def own_queue(lab, dyn, tmp_path_factory):
+    """A ClusterQueue (8 GPUs) and LocalQueue of this module's own, made by the role itself, so
+    the tests neither need site.yml to have run first nor touch the lab's `default` queues."""
+    name = "bad-input-" + uuid.uuid4().hex[:6]
+    plan = {"quota": {"nvidia-gpu-flavor": {"nvidia.com/gpu": 8, "cpu": 8, "memory": "32Gi"}}}
+    rc, out = run_role(tmp_path_factory.mktemp("queue"), "kueue_quota", {
+        "llm_serving_plan": plan, "llm_serving_cluster_queue": name, "llm_serving_local_queue": name})
+    assert rc == 0, out[-3000:]
+    yield {"llm_serving_cluster_queue": name, "llm_serving_local_queue": name}
+    for kind, namespace in (("LocalQueue", NAMESPACE), ("ClusterQueue", None)):
+        api = dyn.resources.get(api_version="kueue.x-k8s.io/v1beta1", kind=kind)
+        try:
+            api.delete(name=name, namespace=namespace)
+        except Exception:  # noqa: BLE001 - best effort: the name is unique to the run
+            pass
+
+
+def test_cluster_queue_not_ours_and_too_small_fails_with_the_shortfall(lab, dyn, s3, own_queue, tmp_path):
     plan = {"quota": {"nvidia-gpu-flavor": {"nvidia.com/gpu": 4096, "cpu": 1, "memory": "1Gi"}}}
     before = snapshot(dyn, s3, lab["infrastructure_name"])
-    rc, out = run_role(tmp_path, "kueue_quota", {"llm_serving_plan": plan, "llm_serving_kueue_manage_cluster_queue": False})
+    rc, out = run_role(tmp_path, "kueue_quota", dict(
+        own_queue, llm_serving_plan=plan, llm_serving_kueue_manage_cluster_queue=False))
     assert rc != 0
     msgs = failure_messages(out)
-    assert len(msgs) == 1 and re.search(r"need 4096 nvidia\.com/gpu, have \S+, flavor nvidia-gpu-flavor", msgs[0]), out[-2000:]
+    assert len(msgs) == 1 and re.search(r"need 4096 nvidia\.com/gpu, have 8, flavor nvidia-gpu-flavor", msgs[0]), out[-2000:]
     assert snapshot(dyn, s3, lab["infrastructure_name"]) == before
 
 
-def test_cluster_queue_quota_is_never_lowered(lab, tmp_path):
+def test_cluster_queue_quota_is_never_lowered(lab, own_queue, tmp_path):
     plan = {"quota": {"nvidia-gpu-flavor": {"nvidia.com/gpu": 1, "cpu": 1, "memory": "1Gi"}}}
-    rc, out = run_role(tmp_path, "kueue_quota", {"llm_serving_plan": plan}, check=True)
-    if rc != 0 and "ClusterQueue" not in out:
-        pytest.skip("the lab's ClusterQueue is not there (run site.yml first)")
+    rc, out = run_role(tmp_path, "kueue_quota", dict(own_queue, llm_serving_plan=plan), check=True)
     assert rc == 0, out[-2000:]
     assert "nominalQuota: 1\n" not in out and "changed=0" in out, out[-3000:]
 
