@@ -5,6 +5,7 @@ import uuid
 import pytest
 
 from conftest import condition, get_isvc, isvc_manifest, isvc_ready, wait_for
+from testing.labclient import zero_gpu_cluster_queue
 
 KUEUE = ("kueue.x-k8s.io", "v1beta1")
 GATE = "kueue.x-k8s.io/admission"
@@ -13,21 +14,8 @@ GATE = "kueue.x-k8s.io/admission"
 @pytest.fixture
 def cluster_queue(custom):
     """A private ResourceFlavor + ClusterQueue with 0 GPUs of nominal quota."""
-    name = "labtest-" + uuid.uuid4().hex[:8]
-    custom.create_cluster_custom_object(*KUEUE, "resourceflavors", {
-        "apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "ResourceFlavor",
-        "metadata": {"name": name}})
-    custom.create_cluster_custom_object(*KUEUE, "clusterqueues", {
-        "apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "ClusterQueue",
-        "metadata": {"name": name},
-        "spec": {"namespaceSelector": {}, "resourceGroups": [{
-            "coveredResources": ["cpu", "memory", "nvidia.com/gpu"],
-            "flavors": [{"name": name, "resources": [
-                {"name": "cpu", "nominalQuota": 64}, {"name": "memory", "nominalQuota": "256Gi"},
-                {"name": "nvidia.com/gpu", "nominalQuota": 0}]}]}]}})
-    yield name
-    custom.delete_cluster_custom_object(*KUEUE, "clusterqueues", name)
-    custom.delete_cluster_custom_object(*KUEUE, "resourceflavors", name)
+    with zero_gpu_cluster_queue(custom, "labtest-") as name:
+        yield name
 
 
 def predictor_pods(core, ns, name):

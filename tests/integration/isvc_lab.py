@@ -20,7 +20,7 @@ LAB_DIR = Path(__file__).resolve().parents[2] / "lab"
 if str(LAB_DIR) not in sys.path:
     sys.path.insert(0, str(LAB_DIR))
 
-from testing.labclient import kube_api_client, lab_facts, s3_client, scratch_bucket, wait_for  # noqa: E402,F401 pylint: disable=unused-import
+from testing.labclient import kube_api_client, lab_facts, s3_client, scratch_bucket, wait_for, zero_gpu_cluster_queue  # noqa: E402,F401 pylint: disable=unused-import
 from testing.labclient import api_client, core, custom, lab, s3  # noqa: E402,F401 pylint: disable=unused-import
 
 KSERVE = ("serving.kserve.io", "v1beta1")

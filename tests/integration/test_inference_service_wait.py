@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 import module_runner
-from isvc_lab import KSERVE, KUEUE, create_isvc, isvc_manifest
+from isvc_lab import KSERVE, KUEUE, create_isvc, isvc_manifest, zero_gpu_cluster_queue
 # pytest fixtures, used by name as test arguments
 from isvc_lab import api_client, core, custom, gpu_pool, lab, s3, serving_ns, weights  # noqa: F401 pylint: disable=unused-import
 from private_apiserver import PrivateAPIServer, binaries, isvc_body, set_status
@@ -245,19 +245,8 @@ def test_four_gpus_on_one_gpu_nodes_names_insufficient_gpu(lab, custom, serving_
 
 @pytest.fixture
 def small_queue(custom):
-    name = "isvcwait-" + uuid.uuid4().hex[:8]
-    custom.create_cluster_custom_object(*KUEUE, "resourceflavors", {
-        "apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "ResourceFlavor", "metadata": {"name": name}})
-    custom.create_cluster_custom_object(*KUEUE, "clusterqueues", {
-        "apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "ClusterQueue", "metadata": {"name": name},
-        "spec": {"namespaceSelector": {}, "resourceGroups": [{
-            "coveredResources": ["cpu", "memory", "nvidia.com/gpu"],
-            "flavors": [{"name": name, "resources": [
-                {"name": "cpu", "nominalQuota": 64}, {"name": "memory", "nominalQuota": "256Gi"},
-                {"name": "nvidia.com/gpu", "nominalQuota": 0}]}]}]}})
-    yield name
-    custom.delete_cluster_custom_object(*KUEUE, "clusterqueues", name)
-    custom.delete_cluster_custom_object(*KUEUE, "resourceflavors", name)
+    with zero_gpu_cluster_queue(custom, "isvcwait-") as name:
+        yield name
 
 
 def test_quota_too_small_names_kueue_message(lab, custom, serving_ns, gpu_pool, small_queue):
