@@ -658,3 +658,44 @@ def test_the_standard_library_reader_pages_through_long_listings(s3, tmp_path):
         reader.close()
         for upload_id in started:
             client.abort_multipart_upload(Bucket="s3sync-it", Key=key, UploadId=upload_id)
+
+
+def test_the_boto3_reader_and_the_standard_library_reader_agree(s3, tmp_path, monkeypatch):
+    """AWS S3 (no endpoint_url) and proxied endpoints plan with boto3: both readers must see the
+    same objects, uploads and metadata, and a whole sync through the boto3 reader must behave."""
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils import s3_sync_http
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_client import (
+        BotoReader,
+        make_client,
+    )
+
+    src = _model(tmp_path / "model", large=(6 * MIB,), small=3)
+    prefix = "it-%s/readers" % RUN
+    opts = _opts(s3, src, prefix, tmp_path)
+    sync(opts)
+    key = prefix + "/unfinished"
+    client = _client(s3)
+    upload_id = client.create_multipart_upload(Bucket="s3sync-it", Key=key)["UploadId"]
+    ours, theirs = s3_sync_http.S3Reader(opts), BotoReader(make_client(opts))
+    try:
+        for reader in (ours, theirs):
+            assert reader.list_objects("no-such-bucket-" + RUN, "") is None
+        assert ours.list_objects("s3sync-it", prefix + "/") == theirs.list_objects("s3sync-it", prefix + "/")
+        assert ours.list_objects("s3sync-it", prefix + "/", max_keys=1) == \
+            theirs.list_objects("s3sync-it", prefix + "/", max_keys=1)
+        assert [u["UploadId"] for u in ours.list_uploads("s3sync-it", key)] == \
+            [u["UploadId"] for u in theirs.list_uploads("s3sync-it", key)] == [upload_id]
+        shard = prefix + "/model-00001.safetensors"
+        assert ours.head("s3sync-it", shard) == theirs.head("s3sync-it", shard)
+        assert ours.head("s3sync-it", shard)["metadata"] == {"llm-serving-part-size": str(5 * MIB)}
+    finally:
+        ours.close()
+        client.abort_multipart_upload(Bucket="s3sync-it", Key=key, UploadId=upload_id)
+
+    monkeypatch.setattr(s3_sync_http, "usable_for", lambda _opts: False)
+    (src / "tokenizer" / "piece-000.json").write_text("changed")
+    changed = sync(opts)
+    assert changed["files_uploaded"] == 1 and changed["boto3_loaded"] is True
+    again = sync(opts)
+    assert again["bytes_uploaded"] == 0 and again["files_skipped"] == 5
+    _assert_mirrored(client, "s3sync-it", prefix, src)
