@@ -128,9 +128,8 @@ def _slots(item, remote, part_size):
 def _cached_match(item, remote, part_size, cache):
     """True when the digest cache alone shows the object unchanged (no read, no request)."""
     for slot in _slots(item, remote, part_size) or []:
-        if cache.peek(item.path, item.size, item.mtime_ns, slot) == remote["etag"]:
+        if cache.get(item.path, item.size, item.mtime_ns, slot, count_miss=False) == remote["etag"]:
             item.etag = remote["etag"]
-            cache.get(item.path, item.size, item.mtime_ns, slot)  # count the hit, keep the entry
             return True
     return False
 

@@ -113,16 +113,12 @@ class DigestCache:
         except (OSError, ValueError, AttributeError):
             self._entries = {}
 
-    def peek(self, path, size, mtime_ns, slot):
-        """Like :meth:`get`, without counting a hit or a miss or marking the file as seen."""
-        with self._lock:
-            entry = self._entries.get(path)
-            if entry and entry.get("size") == size and entry.get("mtime_ns") == mtime_ns:
-                return entry.get("etags", {}).get(slot)
-            return None
+    def get(self, path, size, mtime_ns, slot, count_miss=True):
+        """Cached ETag of ``path`` for ``slot`` when size and mtime_ns still match, else None.
 
-    def get(self, path, size, mtime_ns, slot):
-        """Cached ETag of ``path`` for ``slot`` when size and mtime_ns still match, else None."""
+        ``count_miss=False`` for a look that is followed by :meth:`etag` when it fails, so a
+        file that has to be read counts as one miss.
+        """
         with self._lock:
             self._seen.add(path)
             entry = self._entries.get(path)
@@ -131,7 +127,8 @@ class DigestCache:
                 if etag:
                     self.hits += 1
                     return etag
-            self.misses += 1
+            if count_miss:
+                self.misses += 1
             return None
 
     def put(self, path, size, mtime_ns, slot, etag):
