@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the lab's real components from the Go module proxy.
 #
-#   lab/build.sh                 kube kine kwok minio model-registry (+ MariaDB from Debian)
+#   lab/build.sh                 kube kine kwok minio model-registry kserve kueue (+ MariaDB from Debian)
 #   lab/build.sh mc              only the MinIO client (used by a benchmark)
 #   lab/build.sh kube kwok ...   only the named tools
 #
@@ -130,6 +130,23 @@ build_model-registry() {
     wrapperbuild model-registry "${MODEL_REGISTRY_VERSION}" model-registry github.com/kubeflow/model-registry ""
 }
 
+# KServe's controller manager (InferenceService reconciler and webhooks) from a wrapper module
+# (lab/go/kserve): like model-registry, `go install ...@version` is refused because the proxy does
+# not list kserve's versions. OpenShift AI 3.0 runs the opendatahub-io fork (odh-v3.0, based on
+# upstream 0.15), which the proxy does not serve: lab/README.md says what differs.
+build_kserve() {
+  have kserve "${KSERVE_VERSION}" && { log "kserve ${KSERVE_VERSION} present"; return; }
+  check_pin kserve "github.com/kserve/kserve ${KSERVE_VERSION}"
+  wrapperbuild kserve "${KSERVE_VERSION}" kserve github.com/kserve/kserve/cmd/manager ""
+}
+
+# Kueue's manager (admission, pod/Deployment integrations, webhooks): no replace directives.
+build_kueue() {
+  have kueue "${KUEUE_VERSION}" && { log "kueue ${KUEUE_VERSION} present"; return; }
+  goinstall kueue "${KUEUE_VERSION}" "sigs.k8s.io/kueue/cmd/kueue@${KUEUE_VERSION}" kueue \
+    "-X sigs.k8s.io/kueue/pkg/version.GitVersion=${KUEUE_VERSION}"
+}
+
 # MariaDB is not built: it comes from Debian, installed only when mariadbd is missing.
 build_mariadb() {
   if command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; then
@@ -152,14 +169,14 @@ build_mariadb() {
 
 TOOLS=("$@")
 if [ ${#TOOLS[@]} -eq 0 ]; then
-  TOOLS=(kube kine kwok minio model-registry mariadb)
+  TOOLS=(kube kine kwok minio model-registry kserve kueue mariadb)
 fi
 for t in "${TOOLS[@]}"; do
   case "$t" in
-    kube|kine|kwok|minio|mc|model-registry|mariadb)
+    kube|kine|kwok|minio|mc|model-registry|kserve|kueue|mariadb)
       start=$SECONDS
       "build_$t"
       log "$t done in $((SECONDS - start))s" ;;
-    *) log "unknown tool '$t' (known: kube kine kwok minio mc model-registry mariadb)"; exit 2 ;;
+    *) log "unknown tool '$t' (known: kube kine kwok minio mc model-registry kserve kueue mariadb)"; exit 2 ;;
   esac
 done

@@ -8,10 +8,10 @@ lab-build:  ## build the lab's binaries into ~/.cache/private-ai-lab/bin (a no-o
 	bash lab/build.sh
 
 lab-up: setup lab-build  ## start the local lab (idempotent): writes .lab/ and the lab inventory's connection file
-	$(LAB_PYTHON) lab/labctl.py up
+	PYTHONPATH=lab $(LAB_PYTHON) -m labctl up
 
 lab-down:  ## stop the local lab and remove .lab/
-	@if [ -x $(LAB_PYTHON) ]; then $(LAB_PYTHON) lab/labctl.py down; else python3 lab/labctl.py down; fi
+	@if [ -x $(LAB_PYTHON) ]; then PYTHONPATH=lab $(LAB_PYTHON) -m labctl down; else PYTHONPATH=lab python3 -m labctl down; fi
 
 lab-status:  ## one line per lab component and the lab's total RSS (exit 1 when one is down)
-	@if [ -x $(LAB_PYTHON) ]; then $(LAB_PYTHON) lab/labctl.py status; else python3 lab/labctl.py status; fi
+	@if [ -x $(LAB_PYTHON) ]; then PYTHONPATH=lab $(LAB_PYTHON) -m labctl status; else PYTHONPATH=lab python3 -m labctl status; fi

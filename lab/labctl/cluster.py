@@ -1,0 +1,202 @@
+"""Cluster objects `up` seeds: the upstream CRDs, the Infrastructure, the GPU MachineSets and the
+deployer's RBAC."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import gpu_catalog
+import yaml
+
+from .base import (CRD_HASH, DEPLOYER_NS, DEPLOYER_SA, LAB_DIR, MACHINE_API_NS, REGION, ZONE,
+                   Lab, LabError, write_private)
+from . import openshift_ai
+from .kube import Kube
+
+
+def crd_digest(kube: Kube, name: str) -> str | None:
+    status, body = kube.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+    return body["metadata"].get("annotations", {}).get(CRD_HASH) if status == 200 else None
+
+
+def crd_files(lab: Lab) -> list[Path]:
+    """The CRDs OpenShift AI 3.0 serves (../shared/crds), then those the real KServe and Kueue
+    managers need besides, from the same upstream versions (their Go module directories)."""
+    crd_dir = lab.shared / "crds"
+    files = sorted(crd_dir.glob("*.yaml"))
+    if not files:
+        raise LabError(f"no CRDs found in {crd_dir}: set LAB_SHARED_DIR to the folder holding crds/")
+    shared = {f.name for f in files}
+    return files + [f for f in openshift_ai.manager_crd_files(lab) if f.name not in shared]
+
+
+def apply_crds(lab: Lab, kube: Kube) -> list[str]:
+    """Server-side apply the upstream CRDs; returns their names (not waited for)."""
+    files = crd_files(lab)
+    # Parsing and applying the large KServe CRDs costs seconds: files whose digest matches the one
+    # recorded on the live CRDs are skipped (a warm `up` only GETs them).
+    cache_file = lab.state / "crds-applied.json"
+    cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    names = []
+    for path in files:
+        text = path.read_text()
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        cached = cache.get(path.name, {})
+        if cached.get("digest") == digest and all(
+                crd_digest(kube, name) == digest for name in cached.get("names", [])):
+            names.extend(cached["names"])
+            continue
+        file_names = []
+        for doc in yaml.load_all(text, Loader=loader):
+            if not doc or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            doc["metadata"].setdefault("annotations", {})[CRD_HASH] = digest
+            kube.apply(doc)
+            file_names.append(doc["metadata"]["name"])
+        cache[path.name] = {"digest": digest, "names": file_names}
+        names.extend(file_names)
+    write_private(cache_file, json.dumps(cache, indent=1) + "\n", 0o644)
+    return names
+
+
+def wait_crds_established(kube: Kube, names: list[str], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    pending = set(names)
+    while pending and time.monotonic() < deadline:
+        for name in sorted(pending):
+            status, body = kube.request(
+                "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+            conds = {c["type"]: c["status"] for c in (body.get("status") or {}).get("conditions") or []}
+            if status == 200 and conds.get("Established") == "True":
+                pending.discard(name)
+        if pending:
+            time.sleep(0.2)
+    if pending:
+        raise LabError(f"CRDs not Established after {timeout:.0f}s: {', '.join(sorted(pending))}")
+
+
+def ensure_infrastructure(lab: Lab, kube: Kube) -> str:
+    obj = {"apiVersion": "config.openshift.io/v1", "kind": "Infrastructure",
+           "metadata": {"name": "cluster"}}
+    status, body = kube.get(obj)
+    if status == 200 and body.get("status", {}).get("infrastructureName"):
+        name = body["status"]["infrastructureName"]
+        write_private(lab.state / "infrastructure-name", name + "\n", 0o644)
+        return name
+    name = lab.infrastructure_name()
+    kube.apply({**obj, "spec": {"cloudConfig": {"name": ""}, "platformSpec": {"type": "AWS", "aws": {}}}},
+               retry_not_found=30)
+    # status is a subresource: it must be written through /status.
+    kube.apply({**obj, "status": {
+        "infrastructureName": name, "platform": "AWS",
+        "platformStatus": {"type": "AWS", "aws": {"region": REGION}},
+        "apiServerURL": lab.apiserver_url, "apiServerInternalURI": lab.apiserver_url,
+        "etcdDiscoveryDomain": "", "controlPlaneTopology": "HighlyAvailable",
+        "infrastructureTopology": "HighlyAvailable", "cpuPartitioning": "None"}}, "status")
+    return name
+
+
+def machineset(infra: str, instance_type: str) -> dict:
+    """A MachineSet shaped like the ones OpenShift's installer makes on AWS, for one GPU type."""
+    vcpu, memory_gib, gpus, _product, _gpu_mib = gpu_catalog.shape(instance_type)
+    memory_mib = memory_gib * 1024
+    name = f"{infra}-gpu-{instance_type.replace('.', '-')}-{ZONE}"
+    return {
+        "apiVersion": "machine.openshift.io/v1beta1", "kind": "MachineSet",
+        "metadata": {
+            "name": name, "namespace": MACHINE_API_NS,
+            "labels": {"machine.openshift.io/cluster-api-cluster": infra},
+            "annotations": {
+                "capacity.cluster-autoscaler.kubernetes.io/labels": "kubernetes.io/arch=amd64",
+                "machine.openshift.io/GPU": str(gpus),
+                "machine.openshift.io/memoryMb": str(memory_mib),
+                "machine.openshift.io/vCPU": str(vcpu),
+            },
+        },
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {
+                "machine.openshift.io/cluster-api-cluster": infra,
+                "machine.openshift.io/cluster-api-machineset": name}},
+            "template": {
+                "metadata": {"labels": {
+                    "machine.openshift.io/cluster-api-cluster": infra,
+                    "machine.openshift.io/cluster-api-machine-role": "worker",
+                    "machine.openshift.io/cluster-api-machine-type": "worker",
+                    "machine.openshift.io/cluster-api-machineset": name}},
+                "spec": {
+                    "lifecycleHooks": {},
+                    "metadata": {},
+                    "providerSpec": {"value": {
+                        "apiVersion": "machine.openshift.io/v1beta1",
+                        "kind": "AWSMachineProviderConfig",
+                        "ami": {"id": "ami-0c5d3e3b8d5f6a7e1"},
+                        "blockDevices": [{"ebs": {"encrypted": True, "iops": 0, "kmsKey": {"arn": ""},
+                                                  "volumeSize": 200, "volumeType": "gp3"}}],
+                        "credentialsSecret": {"name": "aws-cloud-credentials"},
+                        "deviceIndex": 0,
+                        "iamInstanceProfile": {"id": f"{infra}-worker-profile"},
+                        "instanceType": instance_type,
+                        "metadataServiceOptions": {},
+                        "placement": {"availabilityZone": ZONE, "region": REGION},
+                        "securityGroups": [
+                            {"filters": [{"name": "tag:Name", "values": [f"{infra}-node"]}]},
+                            {"filters": [{"name": "tag:Name", "values": [f"{infra}-lb"]}]}],
+                        "subnet": {"filters": [{"name": "tag:Name",
+                                                "values": [f"{infra}-subnet-private-{ZONE}"]}]},
+                        "tags": [{"name": f"kubernetes.io/cluster/{infra}", "value": "owned"}],
+                        "userDataSecret": {"name": "worker-user-data"},
+                    }},
+                },
+            },
+        },
+    }
+
+
+def ensure_machinesets(kube: Kube, infra: str) -> None:
+    kube.create_if_absent({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": MACHINE_API_NS}})
+    for instance_type in gpu_catalog.SEEDED:
+        kube.create_if_absent(machineset(infra, instance_type), retry_not_found=30)
+
+
+def deployer_namespaces() -> list[str]:
+    raw = os.environ.get("LAB_DEPLOYER_NAMESPACES", "private-ai")
+    return [ns.strip() for ns in raw.split(",") if ns.strip()]
+
+
+def ensure_rbac(lab: Lab, kube: Kube) -> str:
+    """The deployer ServiceAccount with only what the collection needs; returns its token."""
+    docs = [d for d in yaml.safe_load_all((LAB_DIR / "manifests" / "rbac.yaml").read_text()) if d]
+    for doc in docs:
+        if doc["kind"] == "Namespace":
+            kube.create_if_absent(doc)
+        else:
+            kube.apply(doc)
+    # Namespaced rights (secrets above all) only in the namespaces the collection deploys into.
+    for ns in deployer_namespaces():
+        kube.create_if_absent({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        kube.apply({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "llm-serving-deployer", "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "llm-serving-deployer-namespaced"},
+            "subjects": [{"kind": "ServiceAccount", "name": DEPLOYER_SA, "namespace": DEPLOYER_NS}]})
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+              "metadata": {"name": f"{DEPLOYER_SA}-token", "namespace": DEPLOYER_NS,
+                           "annotations": {"kubernetes.io/service-account.name": DEPLOYER_SA}}}
+    kube.create_if_absent(secret)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status, body = kube.get(secret)
+        token = body.get("data", {}).get("token") if status == 200 else None
+        if token:
+            return base64.b64decode(token).decode()
+        time.sleep(0.2)
+    raise LabError(f"the token controller did not fill Secret {DEPLOYER_NS}/{DEPLOYER_SA}-token in 60s "
+                   f"(is kube-controller-manager healthy? see {lab.logs / 'kube-controller-manager.log'})")
