@@ -1,9 +1,12 @@
-"""labsim: the lab's simulator of the cluster-side controllers (Machine API, KServe RawDeployment,
-Kueue admission, model storage check), one process, one thread per controller.
+"""labsim: the lab's simulator of what has no upstream build the lab could run: the Machine API on
+AWS, odh-model-controller, the opendatahub-operator's InferenceService webhooks, what runs inside
+a predictor pod (storage initializer, vLLM), and the cluster network (an HTTP(S) proxy standing in
+for cluster DNS, kube-proxy and the OpenShift router). One process, one thread per controller.
 
     python -m labsim --state-dir /abs/path/.lab [--kubeconfig ...]
 
-Writes `<state-dir>/labsim.ready` once every watch has synced and the controllers run.
+Writes `<state-dir>/labsim.ready` once every watch has synced, the controllers run and the proxy
+and the webhook server listen.
 """
 
 import argparse
@@ -18,10 +21,11 @@ import time
 
 from kubernetes import client
 
-from . import kube, profile
-from .kserve import KServeController
-from .kueue import KueueController
+from . import kube, network, profile
 from .machineapi import MachineAPIController
+from .odh_model_controller import ODHModelController
+from .odh_webhooks import Webhooks
+from .pods import PodRuntime
 from .sims import SimManager
 
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
@@ -34,22 +38,16 @@ RESOURCES = {
                        list_method=(client.CoreV1Api, "list_node")),
     "inferenceservices": dict(kind="InferenceService", plural="inferenceservices",
                               group="serving.kserve.io", version="v1beta1"),
-    "servingruntimes": dict(kind="ServingRuntime", plural="servingruntimes",
-                            group="serving.kserve.io", version="v1alpha1"),
-    "predictor-deployments": dict(kind="Deployment", plural="deployments",
-                                  label_selector=ISVC_LABEL,
-                                  list_method=(client.AppsV1Api,
-                                               "list_deployment_for_all_namespaces")),
     "predictor-pods": dict(kind="Pod", plural="pods", label_selector=ISVC_LABEL,
                            list_method=(client.CoreV1Api, "list_pod_for_all_namespaces")),
-    "workloads": dict(kind="Workload", plural="workloads", group="kueue.x-k8s.io",
-                      version="v1beta1"),
-    "clusterqueues": dict(kind="ClusterQueue", plural="clusterqueues", group="kueue.x-k8s.io",
-                          version="v1beta1"),
-    "resourceflavors": dict(kind="ResourceFlavor", plural="resourceflavors",
-                            group="kueue.x-k8s.io", version="v1beta1"),
-    "localqueues": dict(kind="LocalQueue", plural="localqueues", group="kueue.x-k8s.io",
-                        version="v1beta1"),
+    # odh-model-controller watches Secrets labelled opendatahub.io/managed=true (secret_controller.go)
+    "odh-secrets": dict(kind="Secret", plural="secrets", label_selector="opendatahub.io/managed=true",
+                        list_method=(client.CoreV1Api, "list_secret_for_all_namespaces")),
+    "services": dict(kind="Service", plural="services",
+                     list_method=(client.CoreV1Api, "list_service_for_all_namespaces")),
+    "endpointslices": dict(kind="EndpointSlice", plural="endpointslices",
+                           group="discovery.k8s.io", version="v1"),
+    "routes": dict(kind="Route", plural="routes", group="route.openshift.io", version="v1"),
 }
 
 
@@ -105,7 +103,13 @@ def main(argv=None):
         os.unlink(ready_file)
 
     ctx = Context(state_dir, kubeconfig, port_base)
-    controllers = [MachineAPIController(ctx), KServeController(ctx), KueueController(ctx)]
+    ctx.informer("kwok-nodes")
+    pods = PodRuntime(ctx)
+    controllers = [MachineAPIController(ctx), ODHModelController(ctx), pods]
+    proxy = network.Proxy(network.Network(ctx, pods.endpoints), network.Certs(state_dir),
+                          int(lab.get("proxy_port") or os.environ.get("LAB_PROXY_PORT", 13128)))
+    hooks = Webhooks(ctx, int(lab.get("labsim_webhook_port") or
+                              os.environ.get("LAB_SIM_WEBHOOK_PORT", 19445)))
 
     stop = threading.Event()
 
@@ -130,9 +134,12 @@ def main(argv=None):
     if not stop.is_set():
         for ctl in controllers:
             ctl.start()
+        proxy.start()
+        pki = os.path.join(state_dir, "pki")
+        hooks.start(os.path.join(pki, "loopback.crt"), os.path.join(pki, "loopback.key"))
         with open(ready_file, "w", encoding="utf-8") as fh:
             json.dump({"pid": os.getpid(), "code_digest": code_digest()}, fh)
-        log.info("labsim ready: %s (vLLM ports from %d)",
+        log.info("labsim ready: %s, network proxy, odh webhooks (vLLM ports from %d)",
                  ", ".join(c.name for c in controllers), port_base)
     stop.wait()
     ctx.sims.stop_all()

@@ -13,25 +13,17 @@ import random
 import string
 import time
 
+import gpu_catalog
+
 from . import kube
 
 GROUP, VERSION = "machine.openshift.io", "v1beta1"
 MACHINE_LABEL = "machine.openshift.io/cluster-api-machineset"
 GPU_TAINT = {"key": "nvidia.com/gpu", "effect": "NoSchedule"}
 
-# instance type -> (vCPU, memory GiB, GPUs, GPU product, GPU memory MiB)
-CATALOG = {
-    "g6.xlarge": (4, 16, 1, "NVIDIA-L4", 23034),
-    "g6.2xlarge": (8, 32, 1, "NVIDIA-L4", 23034),
-    "g6.4xlarge": (16, 64, 1, "NVIDIA-L4", 23034),
-    "g6.8xlarge": (32, 128, 1, "NVIDIA-L4", 23034),
-    "g6.12xlarge": (48, 192, 4, "NVIDIA-L4", 23034),
-    "g6.24xlarge": (96, 384, 4, "NVIDIA-L4", 23034),
-    "g6.48xlarge": (192, 768, 8, "NVIDIA-L4", 23034),
-    "g6e.xlarge": (4, 32, 1, "NVIDIA-L40S", 46068),
-    "g6e.2xlarge": (8, 64, 1, "NVIDIA-L40S", 46068),
-    "g6e.12xlarge": (48, 384, 4, "NVIDIA-L40S", 46068),
-    "g6e.48xlarge": (192, 1536, 8, "NVIDIA-L40S", 46068),
+# Non-GPU instance types (the OpenShift installer's workers); GPU types come from the collection's
+# catalog (gpu_catalog.py): (vCPU, memory GiB, GPUs, GPU product, GPU memory MiB).
+CPU_TYPES = {
     "m6i.xlarge": (4, 16, 0, None, 0),
     "m6i.2xlarge": (8, 32, 0, None, 0),
 }
@@ -52,7 +44,7 @@ def instance_type(ms_or_machine):
 
 
 def node_manifest(name, machine, itype, ip):
-    cpu, mem_gi, gpus, product, gpu_mem = CATALOG.get(itype, DEFAULT_SHAPE)
+    cpu, mem_gi, gpus, product, gpu_mem = gpu_catalog.shape(itype) or CPU_TYPES.get(itype, DEFAULT_SHAPE)
     zone = (((machine.get("spec", {}).get("providerSpec") or {}).get("value") or {})
             .get("placement", {}).get("availabilityZone")) or "us-east-1a"
     labels = {

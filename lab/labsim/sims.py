@@ -1,8 +1,8 @@
-"""Start, adopt and stop vllm_sim processes, one per InferenceService.
+"""Start, adopt and stop vllm_sim processes, one per predictor pod.
 
-Each sim runs in its own process group; `<state-dir>/vllm/<ns>_<name>.json` records its pid,
-port and the generation/spec it serves, so a restarted labsim adopts running sims instead of
-restarting them. Ports are stable per InferenceService (`<state-dir>/vllm/ports.json`).
+Each sim runs in its own process group; `<state-dir>/vllm/<ns>_<pod>.json` records its pid,
+port and the profile it serves, so a restarted labsim adopts running sims instead of restarting
+them. Ports are stable per pod (`<state-dir>/vllm/ports.json`).
 """
 
 import json
@@ -106,8 +106,8 @@ class SimManager:
     def pids(self):
         return [(key, rec["pid"]) for key, rec in list(self.sims.items())]
 
-    def start(self, key, spec_hash, generation, name, profile, extra=None):
-        """Start a sim for key serving `name`; returns its record."""
+    def start(self, key, name, profile, extra=None):
+        """Start a sim for key (a pod) serving `name`; returns its record."""
         self.stop(key)
         port = self.port_for(key)
         if not _port_free(port):  # taken by something else since we chose it
@@ -127,8 +127,7 @@ class SimManager:
         proc = subprocess.Popen(args, cwd=LAB_DIR, env=env, stdout=logf, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         logf.close()
-        rec = {"key": key, "pid": proc.pid, "port": port, "hash": spec_hash,
-               "generation": generation, "name": name, "profile": profile,
+        rec = {"key": key, "pid": proc.pid, "port": port, "name": name, "profile": profile,
                "started": time.time(), "args": args[1:]}
         self._procs = getattr(self, "_procs", {})
         self._procs[proc.pid] = proc
@@ -163,7 +162,7 @@ class SimManager:
             os.unlink(self._file(key))
         except OSError:
             pass
-        if release:  # the InferenceService is gone: forget its port and its log
+        if release:  # the pod is gone: forget its port and its log
             self.release_port(key)
             try:
                 os.unlink(self._file(key)[:-5] + ".log")
