@@ -1,44 +1,13 @@
-"""Unit tests of labsim's pure logic (no lab needed): latency profile, runtime selection,
-predictor Deployment, Kueue flavor assignment, Machine API node shape."""
+"""Unit tests of labsim's pure logic (no lab needed): latency profile, Machine API node shape,
+odh-model-controller's storage-config and Route, the operator's connection webhook, the network's
+name resolution."""
 
-from decimal import Decimal
+import base64
+import json
 
 import pytest
 
-from labsim import kueue, machineapi, predictor, profile
-
-RUNTIME = {
-    "metadata": {"name": "vllm-cuda-runtime", "namespace": "ns"},
-    "spec": {
-        "supportedModelFormats": [{"name": "vLLM", "autoSelect": True}],
-        "annotations": {"prometheus.io/port": "8080"},
-        "containers": [{
-            "name": "kserve-container", "image": "quay.io/modh/vllm:lab",
-            "command": ["python", "-m", "vllm.entrypoints.openai.api_server"],
-            "args": ["--port=8080", "--model=/mnt/models", "--served-model-name={{.Name}}"],
-            "env": [{"name": "HF_HOME", "value": "/tmp/hf_home"}],
-            "ports": [{"containerPort": 8080, "protocol": "TCP"}],
-            "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],
-        }],
-        "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}}],
-    },
-}
-
-
-def isvc(name="m1", runtime=None, fmt="vLLM", labels=None, args=None, gpus=1):
-    model = {"modelFormat": {"name": fmt}, "args": args or ["--dtype=bfloat16"],
-             "storage": {"key": "models-s3", "path": "m1/bf16"},
-             "resources": {"requests": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": gpus},
-                           "limits": {"cpu": "8", "memory": "24Gi", "nvidia.com/gpu": gpus}}}
-    if runtime:
-        model["runtime"] = runtime
-    return {"metadata": {"name": name, "namespace": "ns", "uid": "u-1", "generation": 1,
-                         "labels": labels or {}},
-            "spec": {"predictor": {"minReplicas": 1, "model": model,
-                                   "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists",
-                                                    "effect": "NoSchedule"}],
-                                   "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-L4"}}}}
-
+from labsim import machineapi, network, odh_model_controller, odh_webhooks, profile
 
 def test_profile_fp8_and_tp_are_faster_and_overridable(tmp_path):
     bf16 = profile.compute(["--dtype=bfloat16"])
@@ -52,60 +21,6 @@ def test_profile_fp8_and_tp_are_faster_and_overridable(tmp_path):
     (tmp_path / "latency.yaml").write_text("base: {ttft_ms: 200}\n")
     cfg = profile.load_config(str(tmp_path), environ={"LABSIM_ITL_MS": "10"})
     assert profile.compute([], cfg)["ttft_ms"] == 200 and profile.compute([], cfg)["itl_ms"] == 10
-
-
-def test_runtime_selection():
-    assert predictor.select_runtime(isvc(), [RUNTIME]) is RUNTIME
-    assert predictor.select_runtime(isvc(runtime="vllm-cuda-runtime"), [RUNTIME]) is RUNTIME
-    with pytest.raises(predictor.RuntimeError_) as err:
-        predictor.select_runtime(isvc(fmt="onnx"), [RUNTIME])
-    assert err.value.reason == "NoSupportingRuntime" and "onnx" in str(err.value)
-    with pytest.raises(predictor.RuntimeError_) as err:
-        predictor.select_runtime(isvc(runtime="nope"), [RUNTIME])
-    assert err.value.reason == "RuntimeNotRecognized"
-
-
-def test_predictor_deployment_merges_runtime_and_isvc():
-    dep = predictor.deployment(isvc(labels={"kueue.x-k8s.io/queue-name": "default"},
-                                    args=["--dtype=bfloat16", "--tensor-parallel-size=4"]),
-                               RUNTIME, "s3://models/m1/bf16")
-    pod = dep["spec"]["template"]["spec"]
-    main = pod["containers"][0]
-    assert main["args"] == ["--port=8080", "--model=/mnt/models", "--served-model-name=m1",
-                            "--dtype=bfloat16", "--tensor-parallel-size=4"]
-    assert main["resources"]["limits"]["nvidia.com/gpu"] == 1
-    assert {"name": "shm", "mountPath": "/dev/shm"} in main["volumeMounts"]
-    assert pod["schedulingGates"] == [{"name": "kueue.x-k8s.io/admission"}]
-    assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-L4"}
-    labels = dep["spec"]["template"]["metadata"]["labels"]
-    assert labels["serving.kserve.io/inferenceservice"] == "m1"
-    assert labels["app"] == "isvc.m1-predictor" and labels["kueue.x-k8s.io/queue-name"] == "default"
-    assert dep["metadata"]["ownerReferences"][0]["kind"] == "InferenceService"
-    assert dep["spec"]["strategy"] == {"type": "Recreate"}
-    plain = predictor.deployment(isvc(), RUNTIME, "s3://models/m1/bf16")
-    assert "schedulingGates" not in plain["spec"]["template"]["spec"]
-    assert plain["metadata"]["annotations"][predictor.HASH_ANN] != \
-        dep["metadata"]["annotations"][predictor.HASH_ANN]
-
-
-CQ = {"metadata": {"name": "cq"}, "spec": {"resourceGroups": [{
-    "coveredResources": ["cpu", "memory", "nvidia.com/gpu"],
-    "flavors": [{"name": "nvidia-gpu-flavor", "resources": [
-        {"name": "cpu", "nominalQuota": 64}, {"name": "memory", "nominalQuota": "256Gi"},
-        {"name": "nvidia.com/gpu", "nominalQuota": 4}]}]}]}}
-
-
-def test_kueue_flavor_assignment_and_message():
-    need = kueue.workload_usage(kueue.desired_workload(isvc(
-        labels={"kueue.x-k8s.io/queue-name": "q"}, gpus=4)))
-    assert need["nvidia.com/gpu"] == 4 and need["memory"] == Decimal(16 * 2 ** 30)
-    flavors, msg = kueue.assign_flavors(CQ, need, {})
-    assert msg is None and flavors["nvidia.com/gpu"] == "nvidia-gpu-flavor"
-    used = {"nvidia-gpu-flavor": {"nvidia.com/gpu": Decimal(1)}}
-    flavors, msg = kueue.assign_flavors(CQ, need, used)
-    assert flavors is None
-    assert msg == ("couldn't assign flavors to pod set main: insufficient unused quota for "
-                   "nvidia.com/gpu in flavor nvidia-gpu-flavor, 1 more needed")
 
 
 def test_node_shape_per_instance_type():
@@ -123,3 +38,104 @@ def test_node_shape_per_instance_type():
     cpu_only = machineapi.node_manifest("n", machine, "m5.weird", "10.0.1.4")
     assert "nvidia.com/gpu" not in cpu_only["status"]["allocatable"]
     assert not cpu_only["spec"]["taints"]
+
+
+def secret(name, annotations=None, **data):
+    return {"metadata": {"name": name, "annotations": annotations or {},
+                         "labels": {"opendatahub.io/managed": "true", "opendatahub.io/dashboard": "true"}},
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+
+
+def test_storage_config_type_comes_only_from_the_connection_type_annotation():
+    """secret_controller.go newStorageSecret: json.Marshal of a map (sorted, compact), the six keys
+    always present, type from opendatahub.io/connection-type alone."""
+    dashboard = secret("a", {"opendatahub.io/connection-type": "s3"}, AWS_ACCESS_KEY_ID="k",
+                       AWS_SECRET_ACCESS_KEY="s", AWS_S3_ENDPOINT="https://minio:9000",
+                       AWS_S3_BUCKET="b", AWS_DEFAULT_REGION="us-east-1")
+    legacy = secret("b", {"opendatahub.io/connection-type-ref": "s3"}, AWS_S3_ENDPOINT="http://m")
+    data = odh_model_controller.storage_config_data([dashboard, legacy], ca_bundle="PEM")
+    assert data["a"] == ('{"access_key_id":"k","bucket":"b","cabundle_configmap":'
+                         '"odh-kserve-custom-ca-bundle","endpoint_url":"https://minio:9000",'
+                         '"region":"us-east-1","secret_access_key":"s","type":"s3"}')
+    assert json.loads(data["b"])["type"] == "" and "cabundle_configmap" not in json.loads(data["b"])
+
+
+def test_route_for_exposed_inference_services_only():
+    isvc = {"metadata": {"name": "m", "namespace": "ns", "uid": "u",
+                         "labels": {"networking.kserve.io/visibility": "exposed"}, "annotations": {}}}
+    svc = {"metadata": {"name": "m-predictor", "labels": {
+        "serving.kserve.io/inferenceservice": "m", "component": "predictor"}},
+        "spec": {"ports": [{"port": 80, "targetPort": 8080}]}}
+    route = odh_model_controller.desired_route(isvc, [svc])
+    assert route["spec"]["to"]["name"] == "m-predictor" and route["spec"]["port"] == {"targetPort": "http"}
+    assert route["spec"]["tls"] == {"termination": "edge", "insecureEdgeTerminationPolicy": "Redirect"}
+    assert route["metadata"]["ownerReferences"][0]["uid"] == "u"
+    isvc["metadata"]["labels"] = {}
+    assert odh_model_controller.desired_route(isvc, [svc]) is None
+
+
+def test_connection_webhook_injection_and_change_actions():
+    isvc = {"metadata": {"name": "m", "annotations": {}},
+            "spec": {"predictor": {"model": {"storage": {"path": "mine"}}}}}
+    out = odh_webhooks.inject_s3(isvc, "conn")
+    assert out["spec"]["predictor"]["serviceAccountName"] == "conn-sa"
+    assert out["spec"]["predictor"]["model"]["storage"] == {"key": "conn", "path": "mine"}
+    isvc["spec"]["predictor"]["model"]["storage"] = {}
+    isvc["metadata"]["annotations"]["opendatahub.io/connection-path"] = "annotated"
+    assert odh_webhooks.inject_s3(isvc, "conn")["spec"]["predictor"]["model"]["storage"]["path"] == "annotated"
+    assert odh_webhooks.change_action(None, ("conn", "s3", "")) == "inject"
+    assert odh_webhooks.change_action(("conn", "s3", ""), ("conn", "s3", "")) == "none"
+    assert odh_webhooks.change_action(("conn", "s3", ""), None) == "remove"
+    assert odh_webhooks.change_action(("conn", "s3", "a"), ("conn", "s3", "b")) == "replace"
+    removed = odh_webhooks.remove_s3(out, "conn")
+    assert "serviceAccountName" not in removed["spec"]["predictor"]
+
+
+class FakeInformer:
+    def __init__(self, items):
+        self.items = {"%s/%s" % (i["metadata"].get("namespace"), i["metadata"]["name"]): i for i in items}
+
+    def list(self):
+        return list(self.items.values())
+
+    def get(self, key):
+        return self.items.get(key)
+
+
+class FakeCtx:
+    def __init__(self, **informers):
+        self.informers = informers
+
+    def informer(self, name):
+        return self.informers[name]
+
+
+def test_network_resolves_headless_services_clusterip_services_and_routes():
+    svc = {"metadata": {"name": "m-predictor", "namespace": "ns"},
+           "spec": {"clusterIP": "None", "ports": [{"port": 80, "targetPort": 8080}]}}
+    svc_ip = {"metadata": {"name": "web", "namespace": "ns"},
+              "spec": {"clusterIP": "10.96.0.9", "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+    slices = [{"metadata": {"name": n + "-s1", "namespace": "ns", "labels": {"kubernetes.io/service-name": n}},
+               "ports": [{"name": pn, "port": 8080}],
+               "endpoints": [{"addresses": ["10.245.0.7"], "conditions": {"ready": True}}]}
+              for n, pn in (("m-predictor", ""), ("web", "http"))]
+    route = {"metadata": {"name": "m", "namespace": "ns"},
+             "spec": {"to": {"name": "m-predictor"}, "port": {"targetPort": "http"},
+                      "tls": {"termination": "edge", "insecureEdgeTerminationPolicy": "Redirect"}},
+             "status": {"ingress": [{"host": "m-ns.apps.lab.local",
+                                     "conditions": [{"type": "Admitted", "status": "True"}]}]}}
+    ctx = FakeCtx(routes=FakeInformer([route]), services=FakeInformer([svc, svc_ip]),
+                  endpointslices=FakeInformer(slices))
+    net = network.Network(ctx, lambda: {("10.245.0.7", 8080): 20001})
+    assert net.resolve("m-predictor.ns.svc.cluster.local", 8080, False) == 20001
+    with pytest.raises(network.Resolution) as err:
+        net.resolve("m-predictor.ns.svc.cluster.local", 80, False)
+    assert err.value.status == 502 and "connection refused" in err.value.body
+    assert net.resolve("web.ns.svc", 80, False) == 20001
+    assert net.resolve("m-ns.apps.lab.local", 443, True) == 20001
+    with pytest.raises(network.Resolution) as err:
+        net.resolve("m-ns.apps.lab.local", 80, False)
+    assert err.value.status == 302
+    with pytest.raises(network.Resolution) as err:
+        net.resolve("other-ns.apps.lab.local", 443, True)
+    assert err.value.status == 503

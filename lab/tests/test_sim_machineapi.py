@@ -2,8 +2,9 @@
 
 import uuid
 
-from conftest import (MACHINE_NS, MAPI, POOL_LABEL, clone_machineset, node_ready, pool_nodes,
-                      wait_for)
+from testing.labclient import wait_for
+from testing.serving import (MACHINE_NS, MAPI, POOL_LABEL, clone_machineset, node_ready,
+                             pool_nodes)
 
 
 def test_machineset_scale_up_and_down(custom, core):
