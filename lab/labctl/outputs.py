@@ -37,6 +37,7 @@ def write_outputs(lab: Lab, deployer_token: str, infra: str, db: MariaDB) -> Non
         "proxy_port": lab.ports["proxy"],
         "proxy_url": f"http://127.0.0.1:{lab.ports['proxy']}",
         "labsim_webhook_port": lab.ports["labsim-webhook"],
+        "kserve_webhook_port": lab.ports["kserve-webhook"],
         "kwok_port": lab.ports["kwok"],
         "state_dir": str(state),
         "db": {"host": "127.0.0.1", "port": db.port, "database": db.DATABASE, "user": db.USER,

@@ -24,6 +24,7 @@ __metaclass__ = type
 
 import http.client
 import json
+import os
 import random
 import re
 import socket
@@ -59,6 +60,16 @@ class _Transient(Exception):
         self.status = status
         self.body = body
         self.retry_after = retry_after
+
+
+def use_proxy(proxy):
+    """Send this process's requests through an HTTP proxy (http and https, the latter by CONNECT).
+
+    ansible.module_utils.urls.Request lets urllib read the proxy from the environment at each
+    request; a module process is ours alone, so setting it there is the narrowest way in.
+    """
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        os.environ[var] = proxy
 
 
 def base_url(url):

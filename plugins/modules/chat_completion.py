@@ -70,6 +70,12 @@ options:
     description:
       - PEM CA bundle used to verify the endpoint's TLS certificate.
     type: path
+  proxy:
+    description:
+      - HTTP proxy through which to reach the endpoint (C(http://host:port)), for https URLs
+        too (C(CONNECT)). Without it the C(https_proxy), C(http_proxy) and C(no_proxy)
+        environment variables apply.
+    type: str
   validate_certs:
     description:
       - Verify the endpoint's TLS certificate.
@@ -205,6 +211,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.openai_client import (
     EndpointError,
     run_smoke_test,
+    use_proxy,
 )
 
 
@@ -219,6 +226,7 @@ def argument_spec():
         expect=dict(type="str"),
         token=dict(type="str", no_log=True),
         ca_path=dict(type="path"),
+        proxy=dict(type="str"),
         validate_certs=dict(type="bool", default=True),
         timeout=dict(type="float", default=300),
         check_health=dict(type="bool", default=True),
@@ -244,6 +252,10 @@ def main():
         except re.error as err:
             module.fail_json(msg="expect is not a valid regular expression (%s): %r." % (err, p["expect"]))
     messages = p["messages"] or [{"role": "user", "content": p["prompt"]}]
+    if p["proxy"]:
+        if not re.match(r"^https?://[^/\s]+/?$", p["proxy"]):
+            module.fail_json(msg="proxy must be a URL such as http://proxy.example.com:3128, got %r." % p["proxy"])
+        use_proxy(p["proxy"])
     try:
         result = run_smoke_test(
             p["url"], p["model"], messages, expect=p["expect"], check_health=p["check_health"],
