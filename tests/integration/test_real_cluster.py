@@ -1,0 +1,89 @@
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the collection writes, consumed by the lab's real KServe and Kueue and by the simulated
+odh-model-controller and OpenShift AI operator webhooks (lab/labsim), as on an OpenShift AI 3.0
+cluster. One test per defect a review of the upstream source found; each runs the collection's
+own roles or modules through ansible-playbook against the lab.
+
+The roles run with the lab's admin kubeconfig in a scratch namespace (the lab's deployer account
+has namespaced rights only in private-ai, which site.yml and Molecule own).
+"""
+
+import base64
+import json
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from isvc_lab import wait_for
+from isvc_lab import api_client, core, custom, gpu_pool, lab, s3  # noqa: F401 pylint: disable=unused-import
+from testing.labclient import scratch_bucket
+from testing.serving import (RUNTIME, create_isvc, get_isvc, isvc_manifest, isvc_ready, new_namespace,
+                             predictor_pods)
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
+
+
+def run_play(lab, tmp_path, tasks, extra_vars, check=True):
+    """ansible-playbook of `tasks` (a YAML string) with the lab inventory, the admin kubeconfig and
+    extra_vars; returns the CompletedProcess."""
+    play = tmp_path / "play.yml"
+    play.write_text("""
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  module_defaults:
+    group/private_ai.llm_serving.k8s:
+      kubeconfig: "{{ llm_serving_kubeconfig }}"
+  tasks:
+%s
+""" % "\n".join("    " + line for line in tasks.strip().splitlines()))
+    varsfile = tmp_path / "vars.json"
+    varsfile.write_text(json.dumps(dict({"llm_serving_kubeconfig": lab["kubeconfig"]}, **extra_vars)))
+    proc = subprocess.run([PLAYBOOK, "-i", str(REPO / "inventories" / "lab"), str(play),
+                           "-e", "@%s" % varsfile], cwd=str(REPO), capture_output=True, text=True,
+                          timeout=600, check=False)
+    if check:
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return proc
+
+
+@pytest.fixture
+def scratch_ns(core):
+    ns = new_namespace(core, "realcl")
+    yield ns
+    core.delete_namespace(ns)
+
+
+@pytest.fixture
+def bucket(s3):
+    with scratch_bucket(s3, "realcl", {"m/bf16/config.json": b'{"model_type": "mistral"}',
+                                       "m/bf16/model.safetensors": b"\0" * 64}) as name:
+        yield name
+
+
+# -- defect 1: the data connection Secret ----------------------------------------------------------
+
+def test_data_connection_secret_gives_predictor_pods(lab, core, custom, scratch_ns, bucket, gpu_pool,
+                                                      tmp_path):
+    """minio_models writes the data connection as odh-dashboard does, so odh-model-controller's
+    storage-config entry has type s3 and KServe's pod webhook creates the predictor pod
+    (odh-model-controller internal/controller/core/secret_controller.go; kserve
+    pkg/credentials/service_account_credentials.go)."""
+    run_play(lab, tmp_path, """
+- name: Data connection
+  ansible.builtin.include_role:
+    name: private_ai.llm_serving.minio_models
+""", {"llm_serving_namespace": scratch_ns, "llm_serving_s3_bucket": bucket, "llm_serving_models": []})
+    entry = wait_for(lambda: core.read_namespaced_secret("storage-config", scratch_ns), lambda s: s.data,
+                     30, "odh-model-controller's storage-config")
+    config = json.loads(base64.b64decode(entry.data["models-s3"]))
+    assert config["type"] == "s3", config
+    custom.create_namespaced_custom_object("serving.kserve.io", "v1alpha1", scratch_ns, "servingruntimes",
+                                           RUNTIME)
+    create_isvc(custom, scratch_ns, isvc_manifest("conn", gpu_pool))
+    wait_for(lambda: get_isvc(custom, scratch_ns, "conn"), isvc_ready, 90, "Ready")
+    assert predictor_pods(core, scratch_ns, "conn")
