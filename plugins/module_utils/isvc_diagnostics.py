@@ -3,24 +3,28 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Why is an InferenceService not ready? Gather what a person would look at, and say it.
 
-`collect` reads, per InferenceService, the predictor pods, Warning events, and Kueue Workloads
-(only on failure, so waiting stays one watch). `explain` turns that into one sentence, most
-specific cause first: terminal model failure, Kueue quota, unschedulable pod, container errors,
-stale generation, the Ready condition itself. Both are pure over dicts except `collect`.
+`collect` takes, per InferenceService, what the wait watched (the InferenceService, its predictor
+Deployment and pods) and reads Warning events and Kueue Workloads (only on failure). `explain`
+turns that into one sentence, most specific cause first: terminal failure, Kueue quota,
+unschedulable pod, container errors, a rollout in progress, the Ready condition itself. Both are
+pure over dicts except `collect`.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_readiness import (
+    ISVC_LABEL,
+    readiness,
+    rollout,
+    terminal_failure,
+)
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_wait import (
     Disconnected,
     WaitError,
-    readiness,
-    terminal_failure,
 )
 
-ISVC_LABEL = "serving.kserve.io/inferenceservice"
 KUEUE_GATE = "kueue.x-k8s.io/admission"
 KUEUE_VERSIONS = ("v1beta1", "v1beta2")
 MAX_EVENTS = 5
@@ -135,12 +139,14 @@ class Diagnostics(object):
                     break
         return self._workloads
 
-    def collect(self, name, obj):
-        """Everything a person needs to act on one InferenceService that is not ready."""
+    def collect(self, name, obj, deployment=None, pods=None):
+        """Everything a person needs to act on one InferenceService that is not ready. Without
+        `pods` (None) the predictor pods are read here."""
         status = (obj or {}).get("status") or {}
         meta = (obj or {}).get("metadata") or {}
-        pods = self._get("pods", "/api/v1/namespaces/%s/pods" % self.namespace,
-                         label_selector="%s=%s" % (ISVC_LABEL, name)) or []
+        if pods is None:
+            pods = self._get("pods", "/api/v1/namespaces/%s/pods" % self.namespace,
+                             label_selector="%s=%s" % (ISVC_LABEL, name)) or []
         pod_names = set((p.get("metadata") or {}).get("name") for p in pods)
         events = [e for e in self.events()
                   if _belongs(name, (e.get("involvedObject") or {}).get("name") or "", pod_names)]
@@ -153,23 +159,38 @@ class Diagnostics(object):
             if (any(_belongs(name, o, pod_names) for o in owners) or name in labels
                     or (wmeta.get("name") or "").startswith(name + "-predictor")):
                 workloads.append(workload_summary(wl))
-        ready, why = readiness(obj) if obj else (False, "it does not exist")
+        ready, why = readiness(obj, deployment, pods)
         return {
             "name": name,
             "exists": obj is not None,
             "ready": ready,
             "reason": why,
+            "terminal": terminal_failure(obj, deployment, pods),
             "generation": meta.get("generation"),
             "observed_generation": status.get("observedGeneration"),
             "conditions": _conditions(obj),
             "model_status": status.get("modelStatus"),
             "last_failure_info": (status.get("modelStatus") or {}).get("lastFailureInfo"),
             "url": status.get("url"),
+            "deployment": deployment_summary(deployment),
             "pods": [pod_summary(p) for p in pods],
             "events": [event_summary(e) for e in events[-MAX_EVENTS:]],
             "kueue_workloads": workloads,
             "diagnostic_errors": list(self.errors),
         }
+
+
+def deployment_summary(dep):
+    """Name, strategy, replica counts, rollout state and conditions of the predictor Deployment."""
+    if not dep:
+        return None
+    spec, status = dep.get("spec") or {}, dep.get("status") or {}
+    done, why = rollout(dep)
+    return {"name": (dep.get("metadata") or {}).get("name"),
+            "strategy": (spec.get("strategy") or {}).get("type"),
+            "replicas": spec.get("replicas"), "updated": status.get("updatedReplicas", 0),
+            "available": status.get("availableReplicas", 0), "total": status.get("replicas", 0),
+            "rolled_out": done, "rollout": why or "complete", "conditions": _conditions(dep)}
 
 
 def explain(diag, namespace, waited):
@@ -178,11 +199,8 @@ def explain(diag, namespace, waited):
     subject = "InferenceService %s/%s" % (namespace, name)
     if not diag["exists"]:
         return "%s does not exist (waited %.0f s for it to appear)." % (subject, waited)
-    terminal = terminal_failure({"metadata": {"generation": diag["generation"]},
-                                 "status": {"observedGeneration": diag["observed_generation"],
-                                            "modelStatus": diag["model_status"]}})
-    if terminal:
-        return "%s cannot become ready: %s." % (subject, terminal)
+    if diag.get("terminal"):
+        return "%s cannot become ready: %s." % (subject, diag["terminal"].rstrip("."))
     for wl in diag["kueue_workloads"]:
         if not wl["admitted"]:
             msgs = [c.get("message") for c in wl["conditions"]

@@ -1,12 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, private_ai.llm_serving contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Wait for many KServe InferenceServices at once with one LIST and one WATCH.
+"""Wait for many KServe InferenceServices at once: one LIST and one WATCH per resource.
 
-The readiness predicate (`readiness`) and terminal-state detection (`terminal_failure`) are pure
-functions of the InferenceService object so they are unit-tested without a cluster. `Waiter`
-drives them from a watch stream supplied by a transport (`KubeTransport` over kubernetes.core's
-client in production, a fake in tests).
+The InferenceServices, their predictor Deployments and their pods are watched (three streams,
+however many InferenceServices), each stream in a thread of its own feeding one queue; the
+readiness and terminal-failure decisions are the pure functions of `isvc_readiness`, applied
+to the three caches after every event. `Stream` is one resource's LIST + WATCH loop (re-list on
+410 Gone, resume after a dropped connection with jittered backoff) over a transport
+(`KubeTransport` on kubernetes.core's client in production, a fake in tests).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,10 +18,22 @@ __metaclass__ = type
 import json
 import math
 import random
+import threading
 import time
 
+try:
+    import queue
+except ImportError:  # Python 2 controller-side import by ansible-test; modules run on Python 3
+    import Queue as queue  # noqa: N813
+
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_readiness import (
+    ISVC_LABEL,
+    deployment_name,
+    readiness,
+    terminal_failure,
+)
+
 GROUP_VERSION = "serving.kserve.io/v1beta1"
-TERMINAL_TRANSITIONS = ("BlockedByFailedLoad", "InvalidSpec")
 # The apiserver ends each watch after this many seconds (timeoutSeconds) and we open the next one
 # from the last resourceVersion; the client read timeout is a little longer, so a silently dead
 # link is noticed within WATCH_SECONDS + READ_GRACE while a healthy idle watch never errors.
@@ -42,91 +56,6 @@ class Disconnected(Exception):
     """The connection to the apiserver failed or dropped; worth retrying until the deadline."""
 
 
-def _conditions(obj):
-    return {c.get("type"): c for c in ((obj.get("status") or {}).get("conditions") or [])
-            if isinstance(c, dict)}
-
-
-def readiness(obj):
-    """Return (ready, why_not) for an InferenceService object (a dict as the API returns it).
-
-    Ready means: condition Ready is "True", status.observedGeneration equals metadata.generation
-    (the controller has seen the current spec), and, when KServe put an observedGeneration on the
-    Ready condition itself, that one equals the generation too. A Ready left over from an older
-    generation is not ready.
-    """
-    meta = obj.get("metadata") or {}
-    status = obj.get("status") or {}
-    generation = meta.get("generation")
-    observed = status.get("observedGeneration")
-    cond = _conditions(obj).get("Ready")
-    if not status:
-        return False, "it has no status yet (no controller has reconciled it)"
-    if cond is None:
-        return False, "it has no Ready condition yet"
-    if cond.get("status") != "True":
-        detail = ": ".join(x for x in (cond.get("reason"), cond.get("message")) if x)
-        return False, "Ready is %s%s" % (cond.get("status"), " (%s)" % detail if detail else "")
-    if generation is not None and observed != generation:
-        return False, ("Ready=True is stale: it was observed at generation %s but the spec is at "
-                       "generation %s, the controller has not reconciled the change yet"
-                       % (observed, generation))
-    cond_gen = cond.get("observedGeneration")
-    if generation is not None and cond_gen is not None and cond_gen != generation:
-        return False, ("the Ready condition was set at generation %s but the spec is at "
-                       "generation %s" % (cond_gen, generation))
-    return True, "Ready"
-
-
-def terminal_failure(obj):
-    """Return a sentence when the InferenceService can no longer become ready, else None.
-
-    Terminal: modelStatus.transitionStatus BlockedByFailedLoad or InvalidSpec, or an active or
-    target model state FailedToLoad with lastFailureInfo. A failure recorded for an older
-    generation is ignored (the new spec may fix it).
-    """
-    meta = obj.get("metadata") or {}
-    status = obj.get("status") or {}
-    observed = status.get("observedGeneration")
-    if observed is not None and meta.get("generation") is not None and observed != meta["generation"]:
-        return None
-    ms = status.get("modelStatus") or {}
-    states = ms.get("states") or {}
-    info = ms.get("lastFailureInfo") or {}
-    transition = ms.get("transitionStatus")
-    failed_state = "FailedToLoad" in (states.get("activeModelState"), states.get("targetModelState"))
-    if transition not in TERMINAL_TRANSITIONS and not (failed_state and info):
-        return None
-    parts = []
-    if info.get("reason") or info.get("message"):
-        parts.append("%s: %s" % (info.get("reason") or "failure", info.get("message") or "no message"))
-    if info.get("exitCode") is not None:
-        parts.append("exit code %s" % info["exitCode"])
-    what = []
-    if transition:
-        what.append("transitionStatus %s" % transition)
-    if failed_state:
-        what.append("model state FailedToLoad")
-    return "it failed terminally (%s)%s" % (", ".join(what), ": " + "; ".join(parts) if parts else "")
-
-
-def summary(name, obj, seconds_to_ready=None):
-    """The per-InferenceService result entry of the module (obj None: not found)."""
-    obj = obj or {}
-    meta = obj.get("metadata") or {}
-    status = obj.get("status") or {}
-    ready = readiness(obj)[0] if obj else False
-    return {
-        "name": name,
-        "ready": ready,
-        "url": status.get("url"),
-        "internal_url": (status.get("address") or {}).get("url"),
-        "seconds_to_ready": seconds_to_ready if ready else None,
-        "generation": meta.get("generation"),
-        "observed_generation": status.get("observedGeneration"),
-    }
-
-
 class KubeTransport(object):
     """LIST/WATCH/GET over kubernetes.core's dynamic client (``get_api_client(...).client``).
 
@@ -138,6 +67,11 @@ class KubeTransport(object):
         self.dyn = dynamic_client
         self.stats = {"list_requests": 0, "watch_requests": 0}
         self._resp = None
+
+    def fork(self):
+        """A transport for another stream, on the same client (its connection pool is shared and
+        thread-safe; each open watch holds a connection of its own)."""
+        return KubeTransport(self.dyn)
 
     def _request(self, path, timeout, **params):
         from kubernetes.client.exceptions import ApiException  # guarded by the module's import check
@@ -208,92 +142,33 @@ def _api_message(exc):
         return exc.reason
 
 
-class Waiter(object):
-    """Waits until every target InferenceService is ready, one is terminally failed, or timeout.
 
-    targets: `names` (list) and/or `label_selector`; with only a selector, the targets are what
-    matches it (at least one). Returns a dict with `ready` (bool), `objects` (name -> last seen
-    object or None), `ready_at` (name -> seconds after start), `failed` (name -> terminal
-    sentence) and `timed_out`.
+
+class Stream(object):
+    """LIST then WATCH one resource, forever, until stopped or past the deadline.
+
+    Calls sink(kind, "SYNC", items) after each LIST and sink(kind, event type, object) for each
+    event; raises WaitError when the first contact is refused (RBAC, no CRD).
     """
 
-    def __init__(self, transport, namespace, names=None, label_selector=None, timeout=1200.0,
-                 fail_fast=True, clock=time.monotonic, sleep=time.sleep, rng=None):
+    def __init__(self, transport, kind, path, selectors, sink, deadline, clock=time.monotonic,
+                 sleep=time.sleep, rng=None):
         self.transport = transport
-        self.namespace = namespace
-        self.names = list(dict.fromkeys(names or []))
-        self.label_selector = label_selector or None
-        self.timeout = float(timeout)
-        self.fail_fast = fail_fast
+        self.kind = kind
+        self.path = path
+        self.selectors = selectors
+        self.sink = sink
+        self.deadline = deadline
         self.clock = clock
         self.sleep = sleep
         self.rng = rng or random.Random()
-        self.started = clock()
-        self.deadline = self.started + self.timeout
-        self.objects = {}
-        self.ready_at = {}
-        self.failed = {}
         self.stats = {"relists": 0, "reconnects": 0, "events": 0}
         self.contacted = False
         self.last_error = None
-        self.path = "/apis/%s/namespaces/%s/inferenceservices" % (GROUP_VERSION, namespace)
-        self.selectors = {}
-        if self.label_selector:
-            self.selectors["label_selector"] = self.label_selector
-        if len(self.names) == 1:
-            self.selectors["field_selector"] = "metadata.name=%s" % self.names[0]
-
-    # -- state -----------------------------------------------------------------------------
-    def wanted(self, name):
-        return not self.names or name in self.names
-
-    def target_names(self):
-        return list(self.names) if self.names else sorted(self.objects)
-
-    def observe(self, obj):
-        name = (obj.get("metadata") or {}).get("name")
-        if not self.wanted(name):
-            return
-        self.objects[name] = obj
-        ready, _why = readiness(obj)
-        if ready:
-            self.ready_at.setdefault(name, round(self.clock() - self.started, 3))
-        else:
-            self.ready_at.pop(name, None)
-        sentence = terminal_failure(obj)
-        if sentence:
-            self.failed[name] = sentence
-        else:
-            self.failed.pop(name, None)
-
-    def forget(self, obj):
-        name = (obj.get("metadata") or {}).get("name")
-        self.objects.pop(name, None)
-        self.ready_at.pop(name, None)
-        self.failed.pop(name, None)
-
-    def done(self):
-        targets = self.target_names()
-        if targets and all(n in self.ready_at for n in targets):
-            return True
-        return bool(self.fail_fast and any(n in self.failed for n in targets))
+        self.stopped = False
 
     def remaining(self):
         return self.deadline - self.clock()
-
-    # -- the loop --------------------------------------------------------------------------
-    def relist(self):
-        data = self.transport.list(self.path, timeout=max(min(self.remaining(), 60), 1),
-                                   **self.selectors)
-        self.contacted = True
-        previous = self.ready_at
-        self.objects, self.ready_at, self.failed = {}, {}, {}
-        for item in data.get("items") or []:
-            name = (item.get("metadata") or {}).get("name")
-            if name in previous:  # still ready after a re-list: keep when it first was
-                self.ready_at[name] = previous[name]
-            self.observe(item)
-        return (data.get("metadata") or {}).get("resourceVersion")
 
     def backoff(self, attempt):
         delay = self.rng.uniform(0.5, 1.0) * min(BACKOFF_MAX, BACKOFF_FIRST * (2 ** attempt))
@@ -301,32 +176,34 @@ class Waiter(object):
         if delay > 0:
             self.sleep(delay)
 
+    def relist(self):
+        data = self.transport.list(self.path, timeout=max(min(self.remaining(), 60), 1),
+                                   **self.selectors)
+        self.contacted = True
+        self.sink(self.kind, "SYNC", data.get("items") or [])
+        return (data.get("metadata") or {}).get("resourceVersion")
+
     def run(self):
         rv = None
         failures = 0
-        while True:
-            if self.remaining() <= 0:
-                return self.result(timed_out=True)
+        while not self.stopped and self.remaining() > 0:
             try:
                 if rv is None:
                     rv = self.relist()
                     self.last_error = None
-                    if self.done():
-                        return self.result()
                 left = self.remaining()
-                if left <= 0:
-                    continue
+                if left <= 0 or self.stopped:
+                    return
                 server_timeout = int(math.ceil(min(left, WATCH_SECONDS)))
                 read_timeout = min(left, WATCH_SECONDS) + READ_GRACE
                 opened, got = self.clock(), 0
                 for event in self.transport.watch(self.path, rv, read_timeout, server_timeout,
                                                   **self.selectors):
+                    if self.stopped:
+                        return
                     got += 1
                     failures, self.last_error = 0, None
                     rv = self.handle(event, rv)
-                    if self.done():
-                        self.transport.close()
-                        return self.result()
                 # The server closed the watch (its timeoutSeconds): resume from the same point.
                 # A watch that ends at once with nothing in it (a proxy cutting streams) must
                 # not turn this loop into polling: back off as for a dropped connection.
@@ -337,6 +214,8 @@ class Waiter(object):
                 self.stats["relists"] += 1
                 rv = None
             except Disconnected as exc:
+                if self.stopped:
+                    return
                 # apiserver restarted or link dropped: resume from rv.
                 self.last_error = str(exc)
                 self.stats["reconnects"] += 1
@@ -360,18 +239,231 @@ class Waiter(object):
             if obj.get("code") == 410:
                 raise Gone(obj.get("message"))
             raise Disconnected("watch error: %s" % obj.get("message"))
-        self.stats["events"] += 1
         new_rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
-        if etype in ("ADDED", "MODIFIED"):
-            self.observe(obj)
-        elif etype == "DELETED":
-            self.forget(obj)
+        if etype in ("ADDED", "MODIFIED", "DELETED"):
+            self.stats["events"] += 1
+            self.sink(self.kind, etype, obj)
         return new_rv
+
+    def stop(self):
+        """Ask the stream to end at its next event or timeout. Its connection is not closed from
+        here: releasing a urllib3 response another thread is reading blocks until that read
+        times out. The stream threads are daemons; the module process ends without them."""
+        self.stopped = True
+
+
+class Waiter(object):
+    """Waits until every target InferenceService is ready, one is terminally failed, or timeout.
+
+    targets: `names` (list) and/or `label_selector`; with only a selector, the targets are what
+    matches it (at least one). `run()` returns a dict with `ready` (bool), `objects` (name -> last
+    seen InferenceService or None), `deployments` and `pods` (name -> last seen), `ready_at`
+    (name -> seconds after start), `failed` (name -> terminal sentence), `reasons` (name -> why
+    not ready) and `timed_out`.
+    """
+
+    def __init__(self, transport, namespace, names=None, label_selector=None, timeout=1200.0,
+                 fail_fast=True, clock=time.monotonic, sleep=time.sleep, rng=None):
+        self.transport = transport
+        self.namespace = namespace
+        self.names = list(dict.fromkeys(names or []))
+        self.label_selector = label_selector or None
+        self.timeout = float(timeout)
+        self.fail_fast = fail_fast
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.started = clock()
+        self.deadline = self.started + self.timeout
+        self.isvcs = {}
+        self.deployments = {}   # InferenceService name -> its predictor Deployment
+        self.pods = {}          # InferenceService name -> {pod name: pod}
+        self.ready_at = {}
+        self.failed = {}
+        self.reasons = {}
+        self.synced = set()
+        self.events = queue.Queue()
+        self.streams = []
+
+    # -- state -----------------------------------------------------------------------------
+    def wanted(self, name):
+        return not self.names or name in self.names
+
+    def target_names(self):
+        return list(self.names) if self.names else sorted(self.isvcs)
+
+    def remaining(self):
+        return self.deadline - self.clock()
+
+    def backoff(self, attempt):
+        delay = self.rng.uniform(0.5, 1.0) * min(BACKOFF_MAX, BACKOFF_FIRST * (2 ** attempt))
+        delay = min(delay, max(self.remaining(), 0))
+        if delay > 0:
+            self.sleep(delay)
+
+    def _owner(self, kind, obj):
+        """The InferenceService a Deployment or pod belongs to (its KServe label)."""
+        meta = obj.get("metadata") or {}
+        if kind == "isvc":
+            return meta.get("name")
+        return (meta.get("labels") or {}).get(ISVC_LABEL)
+
+    def apply(self, kind, etype, obj):
+        """Fold one stream item (a SYNC list or a watch event) into the caches."""
+        if etype == "SYNC":
+            self.synced.add(kind)
+            if kind == "isvc":
+                self.isvcs = {}
+            elif kind == "deployment":
+                self.deployments = {}
+            else:
+                self.pods = {}
+            for item in obj:
+                self.apply(kind, "ADDED", item)
+            return
+        name = self._owner(kind, obj)
+        if not name or not self.wanted(name):
+            return
+        meta = obj.get("metadata") or {}
+        if kind == "isvc":
+            if etype == "DELETED":
+                self.isvcs.pop(name, None)
+            else:
+                self.isvcs[name] = obj
+        elif kind == "deployment":
+            if meta.get("name") != deployment_name(name):
+                return  # a transformer's or explainer's Deployment
+            if etype == "DELETED":
+                self.deployments.pop(name, None)
+            else:
+                self.deployments[name] = obj
+        else:
+            pods = self.pods.setdefault(name, {})
+            if etype == "DELETED":
+                pods.pop(meta.get("name"), None)
+            else:
+                pods[meta.get("name")] = obj
+
+    def evaluate(self):
+        """Recompute readiness and terminal failures of every target from the caches."""
+        for name in self.target_names():
+            isvc = self.isvcs.get(name)
+            dep = self.deployments.get(name)
+            pods = list((self.pods.get(name) or {}).values())
+            ready, why = readiness(isvc, dep, pods)
+            self.reasons[name] = why
+            if ready:
+                self.ready_at.setdefault(name, round(self.clock() - self.started, 3))
+            else:
+                self.ready_at.pop(name, None)
+            sentence = terminal_failure(isvc, dep, pods)
+            if sentence:
+                self.failed[name] = sentence
+            else:
+                self.failed.pop(name, None)
+
+    def done(self):
+        if len(self.synced) < len(self.streams):
+            return False
+        targets = self.target_names()
+        if targets and all(n in self.ready_at for n in targets):
+            return True
+        return bool(self.fail_fast and any(n in self.failed for n in targets))
+
+    # -- the loop --------------------------------------------------------------------------
+    def stream_specs(self):
+        """(kind, path, selectors) of the three watches."""
+        ns = self.namespace
+        one = self.names[0] if len(self.names) == 1 else None
+        isvc_sel = {}
+        if self.label_selector:
+            isvc_sel["label_selector"] = self.label_selector
+        if one:
+            isvc_sel["field_selector"] = "metadata.name=%s" % one
+        owned = {"label_selector": "%s=%s" % (ISVC_LABEL, one) if one else ISVC_LABEL}
+        return [("isvc", "/apis/%s/namespaces/%s/inferenceservices" % (GROUP_VERSION, ns), isvc_sel),
+                ("deployment", "/apis/apps/v1/namespaces/%s/deployments" % ns, dict(owned)),
+                ("pod", "/api/v1/namespaces/%s/pods" % ns, dict(owned))]
+
+    def _sink(self, kind, etype, obj):
+        self.events.put((kind, etype, obj))
+
+    def _runner(self, stream):
+        try:
+            stream.run()
+        except WaitError as exc:
+            self.events.put(("error", stream.kind, exc))
+        except Exception as exc:  # a bug must end the wait with its message, not hang it
+            self.events.put(("error", stream.kind, WaitError("%s: %s" % (type(exc).__name__, exc))))
+
+    def start(self):
+        for kind, path, selectors in self.stream_specs():
+            transport = self.transport.fork() if hasattr(self.transport, "fork") else self.transport
+            stream = Stream(transport, kind, path, selectors, self._sink, self.deadline,
+                            clock=self.clock, sleep=self.sleep, rng=self.rng)
+            self.streams.append(stream)
+        for stream in self.streams:
+            thread = threading.Thread(target=self._runner, args=(stream,), name="watch-" + stream.kind)
+            thread.daemon = True
+            thread.start()
+
+    def stop(self):
+        for stream in self.streams:
+            stream.stop()
+
+    def run(self):
+        """Start the streams and fold their items until done or the deadline; raises WaitError
+        when a stream's first contact is refused."""
+        self.start()
+        try:
+            while True:
+                left = self.remaining()
+                if left <= 0:
+                    return self.result(timed_out=True)
+                try:
+                    item = self.events.get(timeout=min(left, 1.0))
+                except queue.Empty:
+                    continue
+                if item[0] == "error":
+                    raise item[2]
+                self.apply(*item)
+                # Fold whatever else is queued before deciding (a LIST arrives as one item).
+                while True:
+                    try:
+                        item = self.events.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item[0] == "error":
+                        raise item[2]
+                    self.apply(*item)
+                if len(self.synced) == len(self.streams):
+                    self.evaluate()
+                    if self.done():
+                        return self.result()
+        finally:
+            self.stop()
+
+    @property
+    def stats(self):
+        out = {"relists": 0, "reconnects": 0, "events": 0, "list_requests": 0, "watch_requests": 0}
+        for stream in self.streams:
+            for key, value in stream.stats.items():
+                out[key] += value
+            for key, value in getattr(stream.transport, "stats", {}).items():
+                out[key] = out.get(key, 0) + value
+        return out
+
+    @property
+    def last_error(self):
+        errors = [s.last_error for s in self.streams if s.last_error]
+        return errors[0] if errors else None
 
     def result(self, timed_out=False):
         targets = self.target_names()
         ready = bool(targets) and all(n in self.ready_at for n in targets)
         return {"ready": ready, "timed_out": timed_out and not ready, "last_error": self.last_error,
-                "targets": targets, "objects": dict((n, self.objects.get(n)) for n in targets),
+                "targets": targets, "objects": dict((n, self.isvcs.get(n)) for n in targets),
+                "deployments": dict((n, self.deployments.get(n)) for n in targets),
+                "pods": dict((n, list((self.pods.get(n) or {}).values())) for n in targets),
                 "ready_at": dict(self.ready_at), "failed": dict(self.failed),
-                "elapsed": round(self.clock() - self.started, 3)}
+                "reasons": dict(self.reasons), "elapsed": round(self.clock() - self.started, 3)}

@@ -14,15 +14,26 @@ short_description: Wait for KServe InferenceServices to be ready, with one watch
 version_added: 0.1.0
 description:
   - Waits for all InferenceServices named in O(names) and/or matching O(label_selector) in one
-    namespace, at once, with one LIST and then one WATCH from its resourceVersion (no polling).
-    The watch is resumed after dropped connections and apiserver restarts (with backoff, within
+    namespace, at once. It watches three resources of the namespace, however many
+    InferenceServices there are - the InferenceServices, their predictor Deployments and their
+    pods - each with one LIST and then one WATCH from its resourceVersion (no polling). Watches
+    are resumed after dropped connections and apiserver restarts (with backoff, within
     O(timeout)) and re-listed when the apiserver answers 410 Gone.
-  - An InferenceService is ready when its C(Ready) condition is C(True) and
-    C(status.observedGeneration) equals C(metadata.generation); a Ready left over from an older
-    generation is not ready (nor is one whose condition carries an older C(observedGeneration)).
-  - With O(fail_fast), the module fails as soon as an InferenceService is terminally failed at its
-    current generation (C(modelStatus.transitionStatus) C(BlockedByFailedLoad) or C(InvalidSpec),
-    or a model state C(FailedToLoad) with C(lastFailureInfo)).
+  - "An InferenceService (raw deployment mode, the only mode of OpenShift AI 3.0) is ready when
+    KServe has written its current spec into the predictor Deployment (container args, env and
+    resources, pod template labels, node selector, tolerations, deployment strategy), that
+    Deployment's rollout is complete (all pods run the current template, no old pod is left, all
+    are available) and its C(Ready) condition is C(True). KServe's C(status.observedGeneration) is
+    the Deployment's, not the InferenceService's, and C(Ready) stays C(True) during a rolling
+    update, so neither alone says that a changed spec is served. An unchanged spec is ready at
+    once."
+  - With O(fail_fast), the module fails as soon as the current spec can never become ready:
+    KServe's C(InvalidSpec); a model load failure KServe recorded for it; predictor pods the
+    ReplicaSet cannot create (the Deployment's C(ReplicaFailure), for example KServe's pod webhook
+    refusing a data connection without a storage type); a pod whose storage initializer failed
+    (weights missing, wrong credentials) or whose container is stuck (C(CrashLoopBackOff),
+    C(CreateContainerConfigError), C(InvalidImageName)) - without waiting for KServe, which
+    does not watch pods.
   - On failure or timeout, the message has one sentence per InferenceService that is not ready and
     RV(diagnostics) what a person needs to act on it - conditions, modelStatus and
     lastFailureInfo, predictor pods (phase, scheduling gates, container waiting reasons, last
@@ -65,9 +76,9 @@ options:
 requirements:
   - kubernetes >= 24.2.0
 notes:
-  - Needs C(list) and C(watch) on C(inferenceservices.serving.kserve.io) in O(namespace); the
-    diagnostics also read pods, events and C(workloads.kueue.x-k8s.io) there when allowed (what
-    cannot be read is listed in C(diagnostic_errors)).
+  - Needs C(list) and C(watch) on C(inferenceservices.serving.kserve.io), C(deployments.apps) and
+    C(pods) in O(namespace); the diagnostics also read events and C(workloads.kueue.x-k8s.io)
+    there when allowed (what cannot be read is listed in C(diagnostic_errors)).
 """
 
 EXAMPLES = r"""
@@ -95,7 +106,7 @@ inference_services:
       description: InferenceService name.
       type: str
     ready:
-      description: Whether it is ready at the current generation.
+      description: Whether its current spec is served (see the description).
       type: bool
     url:
       description: C(status.url), the external URL (a Route when exposed).
@@ -110,7 +121,7 @@ inference_services:
       description: C(metadata.generation) that was seen ready.
       type: int
     observed_generation:
-      description: C(status.observedGeneration) last seen.
+      description: C(status.observedGeneration) last seen (in raw mode, the predictor Deployment's generation).
       type: int
   sample:
     - name: mistral-24b-fp8
@@ -130,10 +141,10 @@ watch:
   type: dict
   contains:
     list_requests:
-      description: LIST requests of InferenceServices (1, plus one per 410 Gone).
+      description: LIST requests (one per watched resource, plus one per 410 Gone).
       type: int
     watch_requests:
-      description: WATCH requests (1, plus one per reconnect or server-side watch timeout).
+      description: WATCH requests (one per watched resource, plus one per reconnect or server-side watch timeout).
       type: int
     reconnects:
       description: Dropped connections or apiserver outages that were resumed.
@@ -177,11 +188,11 @@ from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_diagno
     Diagnostics,
     explain,
 )
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_readiness import summary
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_wait import (
     KubeTransport,
     Waiter,
     WaitError,
-    summary,
 )
 
 
@@ -235,8 +246,9 @@ def main():
     except WaitError as exc:
         module.fail_json(msg="Cannot watch InferenceServices in namespace %s: %s" % (p["namespace"], exc),
                          exception=traceback.format_exc())
-    stats = dict(transport.stats, **waiter.stats)
-    isvcs = [summary(n, outcome["objects"].get(n), outcome["ready_at"].get(n)) for n in outcome["targets"]]
+    stats = waiter.stats
+    isvcs = [summary(n, outcome["objects"].get(n), outcome["ready_at"].get(n), n in outcome["ready_at"])
+             for n in outcome["targets"]]
     result = dict(changed=False, inference_services=isvcs, elapsed=outcome["elapsed"], watch=stats)
     # The interpreter's final garbage collection walks every object of the kubernetes client
     # (0.3 s and more on a busy controller) after the result is written: Ansible would only see
@@ -246,7 +258,8 @@ def main():
         module.exit_json(**result)
 
     diag = Diagnostics(transport, p["namespace"])
-    diagnostics = [diag.collect(n, outcome["objects"].get(n)) for n in outcome["targets"]
+    diagnostics = [diag.collect(n, outcome["objects"].get(n), outcome["deployments"].get(n),
+                               outcome["pods"].get(n)) for n in outcome["targets"]
                    if n not in outcome["ready_at"]]
     if not outcome["targets"]:
         msg = ("No InferenceService in namespace %s matches label selector %r (waited %.0f s)."

@@ -1,11 +1,13 @@
 """A private kube-apiserver (+ kine) for tests and benchmarks that must own InferenceService status.
 
-The lab's KServe simulator reconciles every InferenceService and rewrites its status, so a test
-that flips `Ready` itself at a known instant (generation staleness, detection latency) or restarts
-the apiserver mid-wait cannot use the shared lab without fighting the simulator or disturbing the
-other engineers. This starts the lab's own binaries (same versions, from the lab's build cache) on
-free loopback ports, with a throwaway CA, token auth and only the InferenceService CRD installed:
-no controllers, so status changes only when the test writes it.
+The lab's KServe reconciles every InferenceService and rewrites its status, and its
+kube-controller-manager does the same for Deployments, so a test that flips `Ready` or a rollout
+itself at a known instant (detection latency, a rollout in progress) or restarts the apiserver
+mid-wait cannot use the shared lab without fighting them or disturbing the other engineers. This
+starts the lab's own binaries (same versions, from the lab's build cache) on free loopback ports,
+with a throwaway CA, token auth and only the InferenceService CRD installed: no controllers, so
+status changes only when the test writes it (`set_status`, `set_deployment`, as KServe and the
+Deployment controller would).
 """
 
 import json
@@ -205,12 +207,43 @@ class PrivateAPIServer:
         return total
 
 
-def isvc_body(name, labels=None):
+ARGS = ["--dtype=bfloat16"]
+
+
+def isvc_body(name, labels=None, args=None):
     return {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
             "metadata": {"name": name, "labels": labels or {},
                          "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"}},
-            "spec": {"predictor": {"model": {"modelFormat": {"name": "vLLM"},
+            "spec": {"predictor": {"model": {"modelFormat": {"name": "vLLM"}, "args": list(args or ARGS),
                                              "storageUri": "s3://models/%s" % name}}}}
+
+
+def set_deployment(apps, ns, name, args=None, labels=None, old_pods=0, available=1):
+    """Create or update the predictor Deployment as KServe would (its pod template carries the
+    InferenceService's args and labels) and write its status as the Deployment controller would:
+    `old_pods` pods of an older template still running beside the new one (a rolling update)."""
+    from kubernetes.client.rest import ApiException
+    dep_name = name + "-predictor"
+    tmpl_labels = dict(labels or {}, **{"serving.kserve.io/inferenceservice": name, "app": "isvc." + dep_name})
+    body = {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": dep_name, "labels": {"serving.kserve.io/inferenceservice": name}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "isvc." + dep_name}},
+                     "template": {"metadata": {"labels": tmpl_labels}, "spec": {"containers": [{
+                         "name": "kserve-container", "image": "vllm",
+                         "args": ["--port=8080", "--model=/mnt/models", "--served-model-name=" + name]
+                         + list(args or ARGS)}]}}}}
+    try:
+        dep = apps.create_namespaced_deployment(ns, body)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        dep = apps.replace_namespaced_deployment(dep_name, ns, dict(
+            body, metadata=dict(body["metadata"], resourceVersion=apps.read_namespaced_deployment(
+                dep_name, ns).metadata.resource_version)))
+    status = {"observedGeneration": dep.metadata.generation, "replicas": 1 + old_pods,
+              "updatedReplicas": 1, "readyReplicas": available + old_pods,
+              "availableReplicas": available + old_pods}
+    return apps.patch_namespaced_deployment_status(dep_name, ns, {"status": status})
 
 
 def set_status(custom, ns, name, ready, observed_generation, url=None):

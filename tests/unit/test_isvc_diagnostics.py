@@ -19,11 +19,20 @@ NS = "private-ai"
 
 
 def isvc(name, ready="False", reason="PredictorNotReady", message="", model_status=None, generation=1):
-    st = {"observedGeneration": generation,
+    st = {"observedGeneration": generation, "deploymentMode": "RawDeployment",
           "conditions": [{"type": "Ready", "status": ready, "reason": reason, "message": message}]}
     if model_status:
         st["modelStatus"] = model_status
-    return {"metadata": {"name": name, "namespace": NS, "generation": generation}, "status": st}
+    return {"metadata": {"name": name, "namespace": NS, "generation": generation}, "status": st,
+            "spec": {"predictor": {"model": {"args": ["--dtype=bfloat16"]}}}}
+
+
+def dep(name, updated=1, total=1, available=1):
+    return {"metadata": {"name": name + "-predictor", "generation": 1},
+            "spec": {"replicas": 1, "strategy": {"type": "RollingUpdate"}, "template": {"spec": {
+                "containers": [{"name": "kserve-container", "args": ["--port=8080", "--dtype=bfloat16"]}]}}},
+            "status": {"observedGeneration": 1, "replicas": total, "updatedReplicas": updated,
+                       "availableReplicas": available}}
 
 
 def pod(name, isvc_name, phase="Pending", gates=(), unschedulable=None, waiting=None, last=None):
@@ -127,10 +136,11 @@ def test_terminal_failure_wins_and_carries_storage_message():
           "states": {"activeModelState": "FailedToLoad", "targetModelState": "FailedToLoad"},
           "lastFailureInfo": {"reason": "ModelLoadFailed", "exitCode": 1,
                               "message": "storage path s3://models/nope/ has no objects"}}
-    d = Diagnostics(Transport(), NS).collect("w", isvc("w", model_status=ms))
+    d = Diagnostics(Transport(), NS).collect("w", isvc("w", model_status=ms), dep("w", available=0))
     assert d["last_failure_info"]["reason"] == "ModelLoadFailed"
     sentence = explain(d, NS, 3)
-    assert sentence.startswith("InferenceService private-ai/w cannot become ready: it failed terminally")
+    assert sentence.startswith("InferenceService private-ai/w cannot become ready: the model failed to load "
+                               "(transitionStatus BlockedByFailedLoad): ModelLoadFailed: ")
     assert "storage path s3://models/nope/ has no objects" in sentence
 
 
@@ -140,17 +150,19 @@ def test_missing_isvc():
     assert explain(d, NS, 42) == "InferenceService private-ai/ghost does not exist (waited 42 s for it to appear)."
 
 
-def test_stale_generation_is_explained():
+def test_rollout_in_progress_is_explained():
     obj = isvc("s", ready="True", reason=None)
-    obj["metadata"]["generation"] = 2
-    d = Diagnostics(Transport(pods=[pod("s-predictor-x", "s", phase="Running")]), NS).collect("s", obj)
+    d = Diagnostics(Transport(pods=[pod("s-predictor-x", "s", phase="Running")]), NS).collect(
+        "s", obj, dep("s", updated=1, total=2))
     sentence = explain(d, NS, 10)
-    assert "stale" in sentence and "generation 2" in sentence and "s-predictor-x Running" in sentence
+    assert sentence == ("InferenceService private-ai/s is not ready: s-predictor is rolling out: 1 old pod(s) "
+                        "still run beside the 1 new one(s) (s-predictor-x Running).")
+    assert d["deployment"]["strategy"] == "RollingUpdate" and d["deployment"]["rolled_out"] is False
 
 
 def test_unreadable_diagnostics_are_listed_not_fatal():
     t = Transport(pods=[pod("f-predictor-x", "f")], forbid=("events", "workloads"))
-    d = Diagnostics(t, NS).collect("f", isvc("f", message="pods not ready"))
+    d = Diagnostics(t, NS).collect("f", isvc("f", message="pods not ready"), dep("f"))
     assert d["events"] == [] and d["kueue_workloads"] == []
     assert len(d["diagnostic_errors"]) == 2 and "403" in d["diagnostic_errors"][0]
     assert "Ready is False (PredictorNotReady: pods not ready)" in explain(d, NS, 1)

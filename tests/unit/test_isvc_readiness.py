@@ -1,5 +1,9 @@
-"""Readiness predicate and terminal-state detection of inference_service_wait (no cluster)."""
+"""Readiness and terminal-failure decisions of inference_service_wait in KServe raw mode (no
+cluster): the InferenceService, its predictor Deployment and pods shaped as KServe v0.15,
+kube-controller-manager and the kubelet write them (the lab's real KServe shows the same:
+lab/tests/test_kserve.py, lab/tests/test_kueue.py)."""
 
+import copy
 import sys
 from pathlib import Path
 
@@ -7,94 +11,213 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "collections"))
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_wait import (  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_readiness import (  # noqa: E402
+    quantity,
     readiness,
+    reflects,
+    rollout,
     summary,
     terminal_failure,
 )
 
+ARGS = ["--dtype=bfloat16", "--max-model-len=16384"]
+RESOURCES = {"requests": {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": "4"},
+             "limits": {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": "4"}}
+LABELS = {"opendatahub.io/dashboard": "true", "kueue.x-k8s.io/queue-name": "default"}
 
-def isvc(generation=1, observed=1, ready="True", cond_gen=None, model_status=None, status=True,
-         url="http://127.0.0.1:20001"):
-    obj = {"metadata": {"name": "m", "namespace": "ns", "generation": generation}}
-    if not status:
-        return obj
+
+def isvc(ready="True", generation=1, observed=1, model_status=None, labels=None, args=None,
+         strategy="Recreate", mode="RawDeployment"):
     cond = {"type": "Ready", "status": ready}
     if ready != "True":
-        cond.update(reason="PredictorNotReady", message="pod m-predictor-x is Pending")
-    if cond_gen is not None:
-        cond["observedGeneration"] = cond_gen
-    obj["status"] = {"observedGeneration": observed, "url": url,
-                     "address": {"url": "http://m-predictor.ns.svc.cluster.local"},
-                     "conditions": [{"type": "PredictorReady", "status": ready}, cond]}
+        cond.update(reason="MinimumReplicasUnavailable", message="Deployment does not have minimum availability.")
+    predictor = {"minReplicas": 1, "maxReplicas": 1,
+                 "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-L4"},
+                 "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                 "model": {"modelFormat": {"name": "vLLM"}, "args": list(args or ARGS),
+                           "resources": copy.deepcopy(RESOURCES)}}
+    if strategy:
+        predictor["deploymentStrategy"] = {"type": strategy}
+    obj = {"metadata": {"name": "m", "namespace": "ns", "generation": generation,
+                        "labels": dict(labels if labels is not None else LABELS)},
+           "spec": {"predictor": predictor},
+           "status": {"observedGeneration": observed, "deploymentMode": mode,
+                      "url": "https://m-ns.apps.example.com",
+                      "address": {"url": "http://m-predictor.ns.svc.cluster.local"},
+                      "conditions": [{"type": "PredictorReady", "status": ready}, cond]}}
     if model_status:
         obj["status"]["modelStatus"] = model_status
     return obj
 
 
-def test_ready_at_current_generation():
-    assert readiness(isvc()) == (True, "Ready")
+def deployment(args=None, labels=None, resources=None, generation=1, observed=1, replicas=1,
+               updated=1, total=1, available=1, strategy="Recreate", conditions=()):
+    return {"metadata": {"name": "m-predictor", "generation": generation,
+                         "labels": {"serving.kserve.io/inferenceservice": "m"}},
+            "spec": {"replicas": replicas, "strategy": {"type": strategy},
+                     "template": {"metadata": {"labels": dict(
+                         labels if labels is not None else LABELS,
+                         **{"serving.kserve.io/inferenceservice": "m", "component": "predictor"})},
+                                  "spec": {"nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-L4"},
+                                           "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists",
+                                                            "effect": "NoSchedule"}],
+                                           "containers": [{"name": "kserve-container",
+                                                           "args": ["--port=8080", "--model=/mnt/models",
+                                                                    "--served-model-name=m"] + list(args or ARGS),
+                                                           "resources": resources or copy.deepcopy(RESOURCES)}]}}},
+            "status": {"observedGeneration": observed, "replicas": total, "updatedReplicas": updated,
+                       "readyReplicas": available, "availableReplicas": available,
+                       "conditions": list(conditions)}}
 
 
-def test_ready_from_older_generation_is_not_ready():
-    ok, why = readiness(isvc(generation=2, observed=1))
-    assert not ok
-    assert "generation 1" in why and "generation 2" in why and "stale" in why
+def pod(args=None, init=None, main=None, deleting=False):
+    p = {"metadata": {"name": "m-predictor-abc-12345",
+                      "labels": {"serving.kserve.io/inferenceservice": "m"}},
+         "spec": {"containers": [{"name": "kserve-container", "args": [
+             "--port=8080", "--model=/mnt/models", "--served-model-name=m"] + list(args or ARGS)}]},
+         "status": {"phase": "Pending"}}
+    if deleting:
+        p["metadata"]["deletionTimestamp"] = "2026-11-29T00:00:00Z"
+    if init:
+        p["status"]["initContainerStatuses"] = [dict({"name": "storage-initializer", "restartCount": 1}, **init)]
+    if main:
+        p["status"]["containerStatuses"] = [dict({"name": "kserve-container", "restartCount": 3}, **main)]
+    return p
 
 
-def test_condition_level_observed_generation_is_honoured():
-    ok, why = readiness(isvc(generation=3, observed=3, cond_gen=2))
-    assert not ok and "generation 2" in why
-    assert readiness(isvc(generation=3, observed=3, cond_gen=3))[0]
+# -- ready ---------------------------------------------------------------------------------------
+
+def test_unchanged_spec_is_ready_at_once():
+    assert readiness(isvc(), deployment()) == (True, "Ready")
 
 
-def test_ready_false_reports_reason_and_message():
-    ok, why = readiness(isvc(ready="False"))
-    assert not ok
-    assert why == "Ready is False (PredictorNotReady: pod m-predictor-x is Pending)"
+def test_observed_generation_is_the_deployments_and_does_not_decide():
+    # An InferenceService-only change (generation 2) that leaves the Deployment at generation 1:
+    # KServe's status.observedGeneration stays 1 for ever. Before, the wait timed out "stale".
+    assert readiness(isvc(generation=2, observed=1), deployment())[0]
+    # A Deployment-only change: its generation (3) is copied, above the InferenceService's (1).
+    assert readiness(isvc(generation=1, observed=3), deployment(generation=3, observed=3))[0]
 
 
-def test_no_status_and_no_ready_condition():
-    assert readiness(isvc(status=False)) == (False, "it has no status yet (no controller has reconciled it)")
-    obj = isvc()
-    obj["status"]["conditions"] = [{"type": "PredictorReady", "status": "True"}]
-    assert readiness(obj) == (False, "it has no Ready condition yet")
+def test_ready_true_during_a_rolling_update_is_not_ready():
+    # kserve/kserve#4626: Available stays True while the new pod comes up beside the old one.
+    ready, why = readiness(isvc(), deployment(generation=2, observed=2, updated=1, total=2, available=1))
+    assert not ready and why == "m-predictor is rolling out: 1 old pod(s) still run beside the 1 new one(s)"
+    ready, why = readiness(isvc(), deployment(generation=2, observed=1))
+    assert not ready and "has not seen generation 2 of m-predictor" in why
+    ready, why = readiness(isvc(), deployment(updated=1, total=1, available=0))
+    assert not ready and why == "0 of 1 new pods of m-predictor are available"
 
 
-@pytest.mark.parametrize("transition", ["BlockedByFailedLoad", "InvalidSpec"])
-def test_terminal_transition_status(transition):
-    ms = {"transitionStatus": transition,
-          "states": {"activeModelState": "FailedToLoad", "targetModelState": "FailedToLoad"},
-          "lastFailureInfo": {"reason": "ModelLoadFailed", "exitCode": 1,
-                              "message": "s3://models/missing/ does not exist"}}
-    sentence = terminal_failure(isvc(ready="False", model_status=ms))
-    assert transition in sentence
-    assert "ModelLoadFailed: s3://models/missing/ does not exist" in sentence
-    assert "exit code 1" in sentence
+def test_a_changed_spec_waits_until_kserve_writes_it_into_the_deployment():
+    new_args = ARGS + ["--enable-auto-tool-choice"]
+    ready, why = readiness(isvc(args=new_args), deployment())
+    assert not ready and why.startswith("KServe has not applied its current spec to m-predictor yet "
+                                        "(its container args are")
+    assert readiness(isvc(args=new_args), deployment(args=new_args))[0]
+    labelled = dict(LABELS, **{"modelregistry.opendatahub.io/registered-model-id": "7"})
+    ready, why = readiness(isvc(labels=labelled), deployment())
+    assert not ready and "modelregistry.opendatahub.io/registered-model-id" in why
+    ready, why = readiness(isvc(strategy="Recreate"), deployment(strategy="RollingUpdate"))
+    assert not ready and "its strategy is RollingUpdate, the InferenceService asks Recreate" in why
 
 
-def test_failed_to_load_needs_last_failure_info():
-    ms = {"transitionStatus": "InProgress", "states": {"activeModelState": "FailedToLoad"}}
-    assert terminal_failure(isvc(ready="False", model_status=ms)) is None
-    ms["lastFailureInfo"] = {"reason": "RuntimeUnhealthy", "message": "crashed"}
-    assert "RuntimeUnhealthy: crashed" in terminal_failure(isvc(ready="False", model_status=ms))
+def test_resources_compare_as_quantities():
+    same = {"requests": {"cpu": "8000m", "memory": str(64 * 2 ** 30), "nvidia.com/gpu": 4},
+            "limits": {"cpu": 8, "memory": "65536Mi", "nvidia.com/gpu": "4"}}
+    assert reflects(isvc(), deployment(resources=same)) == (True, "")
+    assert quantity("500m") == quantity("0.5") and quantity("1Gi") == 2 ** 30 and quantity("x") is None
 
 
-def test_failure_of_older_generation_is_not_terminal():
-    ms = {"transitionStatus": "BlockedByFailedLoad", "states": {"activeModelState": "FailedToLoad"},
-          "lastFailureInfo": {"reason": "ModelLoadFailed", "message": "old path"}}
-    assert terminal_failure(isvc(generation=2, observed=1, ready="False", model_status=ms)) is None
+def test_not_ready_reasons():
+    assert readiness(None) == (False, "it does not exist")
+    assert readiness(isvc(), None) == (False, "its predictor Deployment m-predictor does not exist yet")
+    ready, why = readiness(isvc(ready="False"), deployment(available=0))
+    assert not ready
+    ready, why = readiness(isvc(ready="False"), deployment())
+    assert why == "Ready is False (MinimumReplicasUnavailable: Deployment does not have minimum availability.)"
+    no_status = isvc()
+    del no_status["status"]
+    assert readiness(no_status, deployment()) == (False, "it has no status yet (KServe has not reconciled it)")
 
 
-def test_progress_is_not_terminal():
-    ms = {"transitionStatus": "InProgress", "states": {"activeModelState": "Loading"}}
-    assert terminal_failure(isvc(ready="False", model_status=ms)) is None
+def test_serverless_mode_keeps_the_generation_rule():
+    assert not readiness(isvc(mode="Serverless", generation=2, observed=1), None)[0]
+    assert readiness(isvc(mode="Serverless", generation=2, observed=2), None)[0]
+
+
+def test_rollout_of_a_scaled_deployment():
+    assert rollout(deployment(replicas=2, updated=2, total=2, available=2)) == (True, "")
+    assert not rollout(deployment(replicas=2, updated=1, total=1, available=1))[0]
+
+
+# -- terminal ------------------------------------------------------------------------------------
+
+FAILED_LOAD = {"transitionStatus": "BlockedByFailedLoad",
+               "states": {"activeModelState": "", "targetModelState": "FailedToLoad"},
+               "lastFailureInfo": {"reason": "ModelLoadFailed", "exitCode": 1,
+                                   "message": "RuntimeError: Failed to fetch model. No model found in m/bf16.\n"}}
+
+
+def test_invalid_spec_is_terminal():
+    ms = {"transitionStatus": "InvalidSpec", "lastFailureInfo": {
+        "reason": "NoSupportingRuntime", "message": "Specified runtime does not support specified framework/version"}}
+    assert terminal_failure(isvc(model_status=ms), None) == (
+        "KServe finds its spec invalid (transitionStatus InvalidSpec): NoSupportingRuntime: "
+        "Specified runtime does not support specified framework/version")
+
+
+def test_load_failure_is_terminal_only_for_the_current_spec():
+    assert terminal_failure(isvc(model_status=FAILED_LOAD), deployment()) == (
+        "the model failed to load (transitionStatus BlockedByFailedLoad): ModelLoadFailed: RuntimeError: "
+        "Failed to fetch model. No model found in m/bf16. (exit code 1)")
+    # recorded for the previous spec, which KServe has not replaced yet: the new one may load
+    assert terminal_failure(isvc(model_status=FAILED_LOAD, args=ARGS + ["--x"]), deployment()) is None
+
+
+def test_pods_that_cannot_be_created_are_terminal():
+    refused = {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+               "message": 'admission webhook "inferenceservice.kserve-webhook-server.pod-mutator" denied the '
+                          "request: storage type must be one of [s3, hdfs, webhdfs]. storage type [] is not supported"}
+    sentence = terminal_failure(isvc(ready="False"), deployment(available=0, updated=0, total=0,
+                                                                conditions=[refused]))
+    assert sentence == ("its predictor pods cannot be created: FailedCreate: admission webhook "
+                        '"inferenceservice.kserve-webhook-server.pod-mutator" denied the request: storage type '
+                        "must be one of [s3, hdfs, webhdfs]. storage type [] is not supported")
+
+
+def test_failed_storage_initializer_is_terminal_before_kserve_notices():
+    failed = {"state": {"terminated": {"reason": "Error", "exitCode": 1,
+                                       "message": "RuntimeError: Failed to fetch model. No model found in m/x.\n"}}}
+    sentence = terminal_failure(isvc(ready="False"), deployment(available=0), [pod(init=failed)])
+    assert sentence == ("the storage initializer of pod m-predictor-abc-12345 is terminated (exit code 1: "
+                        "RuntimeError: Failed to fetch model. No model found in m/x.)")
+    looping = {"state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 20s"}},
+               "lastState": {"terminated": {"reason": "Error", "exitCode": 1, "message": "NoSuchBucket"}}}
+    assert "is CrashLoopBackOff (exit code 1: NoSuchBucket)" in terminal_failure(
+        isvc(ready="False"), deployment(available=0), [pod(init=looping)])
+
+
+def test_crash_looping_vllm_is_terminal_but_not_an_old_or_deleting_pod():
+    crash = {"state": {"waiting": {"reason": "CrashLoopBackOff"}},
+             "lastState": {"terminated": {"reason": "Error", "exitCode": 1,
+                                          "message": "ValueError: Unknown quantization method: fp9"}}}
+    assert terminal_failure(isvc(ready="False"), deployment(available=0), [pod(main=crash)]) == (
+        "container kserve-container of pod m-predictor-abc-12345 is CrashLoopBackOff (exit code 1: "
+        "ValueError: Unknown quantization method: fp9)")
+    assert terminal_failure(isvc(), deployment(), [pod(args=["--old"], main=crash)]) is None
+    assert terminal_failure(isvc(), deployment(), [pod(main=crash, deleting=True)]) is None
+
+
+@pytest.mark.parametrize("reason", ["ContainerCreating", "PodInitializing", "ImagePullBackOff"])
+def test_waiting_that_may_resolve_is_not_terminal(reason):
+    assert terminal_failure(isvc(ready="False"), deployment(available=0),
+                            [pod(main={"state": {"waiting": {"reason": reason}}})]) is None
 
 
 def test_summary_entry():
-    assert summary("m", isvc(), 12.5) == {
-        "name": "m", "ready": True, "url": "http://127.0.0.1:20001",
-        "internal_url": "http://m-predictor.ns.svc.cluster.local", "seconds_to_ready": 12.5,
-        "generation": 1, "observed_generation": 1}
-    missing = summary("x", None, None)
-    assert missing["ready"] is False and missing["url"] is None and missing["seconds_to_ready"] is None
+    entry = summary("m", isvc(generation=2, observed=1), 12.5, True)
+    assert entry == {"name": "m", "ready": True, "url": "https://m-ns.apps.example.com",
+                     "internal_url": "http://m-predictor.ns.svc.cluster.local", "seconds_to_ready": 12.5,
+                     "generation": 2, "observed_generation": 1}
+    assert summary("gone", None)["ready"] is False

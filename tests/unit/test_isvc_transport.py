@@ -21,19 +21,34 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PATH = "/apis/serving.kserve.io/v1beta1/namespaces/ns/inferenceservices"
+# The predictor Deployments and pods the wait watches besides (served as ready, never changing).
+OWNED = {"/apis/apps/v1/namespaces/ns/deployments": "deps", "/api/v1/namespaces/ns/pods": "pods"}
 
 
 def isvc(name, rv, ready):
     return {"metadata": {"name": name, "namespace": "ns", "generation": 1, "resourceVersion": str(rv)},
+            "spec": {"predictor": {"model": {"args": ["--dtype=bfloat16"]}}},
             "status": {"observedGeneration": 1, "url": "http://%s.example" % name,
+                       "deploymentMode": "RawDeployment",
                        "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def dep(name):
+    return {"metadata": {"name": name + "-predictor", "generation": 1, "resourceVersion": "2",
+                         "labels": {"serving.kserve.io/inferenceservice": name}},
+            "spec": {"replicas": 1, "template": {"spec": {"containers": [
+                {"name": "kserve-container", "args": ["--port=8080", "--dtype=bfloat16"]}]}}},
+            "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}}
 
 
 class FakeAPI:
     def __init__(self):
         self.items = []
+        self.deps = []
+        self.pods = []
         self.rv = 10
         self.requests = []
+        self.closed = threading.Event()
         self.events = queue.Queue()  # dict -> send; "drop" -> cut the connection
 
     def start(self):
@@ -59,6 +74,23 @@ class FakeAPI:
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body)
+                    return
+                if url.path in OWNED:
+                    if q.get("watch", "").lower() != "true":
+                        items = getattr(api, OWNED[url.path])
+                        body = json.dumps({"items": items, "metadata": {"resourceVersion": "5"}}).encode()
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+                        return
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    api.closed.wait(60)  # an open watch on which nothing happens
+                    self.close_connection = True
                     return
                 if url.path != PATH:
                     body = json.dumps({"kind": "Status", "code": 404, "message": "not found"}).encode()
@@ -96,13 +128,15 @@ class FakeAPI:
         return self
 
     def watches(self):
-        return [r[1] for r in self.requests if r[1].get("watch", "").lower() == "true"]
+        """The InferenceService watches."""
+        return [r[1] for r in self.requests if r[0] == PATH and r[1].get("watch", "").lower() == "true"]
 
 
 @pytest.fixture
 def fake_api():
     api = FakeAPI().start()
     yield api
+    api.closed.set()
     api.events.put("drop")
     api.srv.shutdown()
     api.srv.server_close()
@@ -134,6 +168,7 @@ def wait_until(pred, timeout=20):
 
 def test_one_list_one_watch_and_prompt_return(fake_api):
     fake_api.items = [isvc("a", 3, False), isvc("b", 4, False)]
+    fake_api.deps = [dep("a"), dep("b")]
     proc = start_module(fake_api, names=["a", "b"])
     wait_until(fake_api.watches)
     (w,) = fake_api.watches()
@@ -148,12 +183,14 @@ def test_one_list_one_watch_and_prompt_return(fake_api):
     out = result(proc)
     assert time.monotonic() - t_flip < 2
     assert out["changed"] is False and [i["ready"] for i in out["inference_services"]] == [True, True]
-    assert out["watch"]["list_requests"] == 1 and out["watch"]["watch_requests"] == 1
+    # one LIST and one WATCH each of InferenceServices, Deployments and pods
+    assert out["watch"]["list_requests"] == 3 and out["watch"]["watch_requests"] == 3
     assert all(r[2] == "Bearer unit-test-token" for r in fake_api.requests)
 
 
 def test_dropped_watch_is_resumed_from_the_last_resource_version(fake_api):
     fake_api.items = [isvc("a", 3, False)]
+    fake_api.deps = [dep("a")]
     proc = start_module(fake_api, names=["a"])
     wait_until(fake_api.watches)
     assert fake_api.watches()[0]["fieldSelector"] == "metadata.name=a"
@@ -164,11 +201,12 @@ def test_dropped_watch_is_resumed_from_the_last_resource_version(fake_api):
     fake_api.events.put({"type": "MODIFIED", "object": isvc("a", 18, True)})
     out = result(proc)
     assert out["inference_services"][0]["ready"]
-    assert out["watch"]["list_requests"] == 1 and out["watch"]["reconnects"] == 1
+    assert out["watch"]["list_requests"] == 3 and out["watch"]["reconnects"] == 1
 
 
 def test_expired_resource_version_relists(fake_api):
     fake_api.items = [isvc("a", 3, False)]
+    fake_api.deps = [dep("a")]
     proc = start_module(fake_api, names=["a"])
     wait_until(fake_api.watches)
     fake_api.items = [isvc("a", 40, True)]
@@ -177,7 +215,7 @@ def test_expired_resource_version_relists(fake_api):
                                                      "message": "too old resource version: 10 (35)"}})
     out = result(proc)
     assert out["inference_services"][0]["ready"]
-    assert out["watch"]["list_requests"] == 2 and out["watch"]["relists"] == 1
+    assert out["watch"]["list_requests"] == 4 and out["watch"]["relists"] == 1
 
 
 def test_missing_crd_fails_at_once(fake_api):

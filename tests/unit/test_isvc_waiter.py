@@ -1,9 +1,14 @@
-"""The LIST + WATCH loop of inference_service_wait against a scripted transport (no cluster).
+"""The LIST + WATCH loops of inference_service_wait against scripted transports (no cluster).
 
-Each test scripts what the apiserver does (events, 410 Gone, dropped connections) and asserts
-what a user notices: the wait ends when everything is ready, on a terminal failure or at the
-deadline, and it costs one LIST and one WATCH when nothing goes wrong.
+`Stream` (one resource) runs in the test's thread on a fake clock: 410 Gone, dropped
+connections, refused first contact, streams cut at once. `Waiter` runs its three streams
+(InferenceServices, predictor Deployments, pods) in threads on scripted transports: the wait
+ends when everything is ready, on a terminal failure or at the deadline, and costs one LIST and
+one WATCH per resource when nothing goes wrong.
 """
+
+import threading
+import time
 
 import sys
 from pathlib import Path
@@ -13,7 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "colle
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_wait import (  # noqa: E402
     Disconnected,
     Gone,
+    Stream,
     Waiter,
+    WaitError,
 )
 
 
@@ -29,7 +36,7 @@ class Clock:
 
 
 def obj(name, rv, ready=False, generation=1, observed=1, failed=False):
-    status = {"observedGeneration": observed,
+    status = {"observedGeneration": observed, "deploymentMode": "RawDeployment",
               "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
     if ready:
         status["url"] = "http://%s.example" % name
@@ -38,7 +45,17 @@ def obj(name, rv, ready=False, generation=1, observed=1, failed=False):
                                  "states": {"activeModelState": "FailedToLoad"},
                                  "lastFailureInfo": {"reason": "ModelLoadFailed", "message": "no weights"}}
     return {"metadata": {"name": name, "namespace": "ns", "generation": generation,
-                         "resourceVersion": str(rv)}, "status": status}
+                         "resourceVersion": str(rv)},
+            "spec": {"predictor": {"model": {"args": ["--dtype=bfloat16"]}}}, "status": status}
+
+
+def dep(name, rv, args=("--dtype=bfloat16",), updated=1, total=1, available=1):
+    return {"metadata": {"name": name + "-predictor", "generation": 1, "resourceVersion": str(rv),
+                         "labels": {"serving.kserve.io/inferenceservice": name}},
+            "spec": {"replicas": 1, "template": {"spec": {"containers": [
+                {"name": "kserve-container", "args": ["--port=8080"] + list(args)}]}}},
+            "status": {"observedGeneration": 1, "replicas": total, "updatedReplicas": updated,
+                       "availableReplicas": available}}
 
 
 class Transport:
@@ -84,43 +101,26 @@ class Transport:
         self.closed += 1
 
 
-def waiter(transport, clock, **kw):
-    kw.setdefault("timeout", 60)
-    return Waiter(transport, "ns", clock=clock, sleep=clock.sleep, **kw)
 
 
-def test_several_ready_together_with_one_list_and_one_watch():
+# -- Stream: one resource, deterministic ---------------------------------------------------------
+
+def stream(transport, clock, timeout=60):
+    seen = []
+    st = Stream(transport, "isvc", "/apis/x", {"field_selector": "metadata.name=a"},
+                lambda kind, etype, o: seen.append((etype, o if etype == "SYNC" else o["metadata"]["name"])),
+                clock() + timeout, clock=clock, sleep=clock.sleep)
+    return st, seen
+
+
+def test_stream_lists_once_then_watches_from_the_list_resource_version():
     clock = Clock()
-    t = Transport(clock, [([obj("a", 1), obj("b", 2)], 5)], [[
-        1.0, {"type": "MODIFIED", "object": obj("a", 6, ready=True)},
-        2.0, {"type": "ADDED", "object": obj("c", 7, ready=True)},
-        0.5, {"type": "MODIFIED", "object": obj("b", 8, ready=True)},
-    ]])
-    out = waiter(t, clock, names=["a", "b", "c"]).run()
-    assert out["ready"] and not out["timed_out"]
-    assert out["ready_at"] == {"a": 1.0, "c": 3.0, "b": 3.5}
-    assert t.stats == {"list_requests": 1, "watch_requests": 1}
-    assert t.watch_rvs == ["5"]
-    assert t.closed == 1  # the watch connection is released as soon as we are done
-
-
-def test_already_ready_needs_no_watch():
-    clock = Clock()
-    t = Transport(clock, [([obj("a", 1, ready=True)], 1)], [])
-    out = waiter(t, clock, names=["a"]).run()
-    assert out["ready"] and out["ready_at"] == {"a": 0.0}
-    assert t.stats["watch_requests"] == 0
+    t = Transport(clock, [([obj("a", 1)], 5)], [[1.0, {"type": "MODIFIED", "object": obj("a", 6, ready=True)}]])
+    st, seen = stream(t, clock, timeout=3)
+    st.run()
+    assert seen[0][0] == "SYNC" and seen[1] == ("MODIFIED", "a")
+    assert t.watch_rvs[0] == "5" and t.stats["list_requests"] == 1
     assert t.selectors == [{"field_selector": "metadata.name=a"}]
-
-
-def test_stale_ready_is_ignored_until_the_generation_is_observed():
-    clock = Clock()
-    t = Transport(clock, [([obj("a", 1, ready=True, generation=2, observed=1)], 1)], [[
-        1.0, {"type": "MODIFIED", "object": obj("a", 2, ready=True, generation=2, observed=1)},
-        1.0, {"type": "MODIFIED", "object": obj("a", 3, ready=True, generation=2, observed=2)},
-    ]])
-    out = waiter(t, clock, names=["a"]).run()
-    assert out["ready"] and out["ready_at"] == {"a": 2.0}
 
 
 def test_gone_relists_and_resumes():
@@ -129,18 +129,19 @@ def test_gone_relists_and_resumes():
         [{"type": "ERROR", "object": {"kind": "Status", "code": 410, "message": "too old resource version"}}],
         [1.0, {"type": "MODIFIED", "object": obj("a", 32, ready=True)}],
     ])
-    w = waiter(t, clock, names=["a"])
-    out = w.run()
-    assert out["ready"]
-    assert t.watch_rvs == ["10", "31"]
-    assert w.stats["relists"] == 1 and t.stats["list_requests"] == 2
+    st, seen = stream(t, clock, timeout=5)
+    st.run()
+    assert t.watch_rvs[:2] == ["10", "31"]
+    assert st.stats["relists"] == 1 and t.stats["list_requests"] == 2
+    assert [e for e, _ in seen].count("SYNC") == 2
 
 
 def test_http_410_on_watch_request_relists():
     clock = Clock()
     t = Transport(clock, [([obj("a", 1)], 10), ([obj("a", 40, ready=True)], 41)], [[Gone("Expired")]])
-    out = waiter(t, clock, names=["a"]).run()
-    assert out["ready"] and t.stats["list_requests"] == 2
+    st, _seen = stream(t, clock, timeout=2)
+    st.run()
+    assert t.stats["list_requests"] == 2
 
 
 def test_dropped_connection_resumes_from_last_resource_version_with_backoff():
@@ -151,83 +152,19 @@ def test_dropped_connection_resumes_from_last_resource_version_with_backoff():
         [Disconnected("connection refused")],
         [0.2, {"type": "MODIFIED", "object": obj("a", 20, ready=True)}],
     ])
-    w = waiter(t, clock, names=["a"])
-    out = w.run()
-    assert out["ready"]
-    assert t.watch_rvs == ["10", "15", "15"]  # resumed from the bookmark, not re-listed
-    assert t.stats["list_requests"] == 2 and w.stats["reconnects"] == 3
-    assert out["elapsed"] < 5  # backoff is short at first
-
-
-def test_missing_isvc_is_waited_for_then_appears():
-    clock = Clock()
-    t = Transport(clock, [([], 3)], [[5.0, {"type": "ADDED", "object": obj("late", 4)},
-                                      1.0, {"type": "MODIFIED", "object": obj("late", 5, ready=True)}]])
-    out = waiter(t, clock, names=["late"]).run()
-    assert out["ready"] and out["ready_at"] == {"late": 6.0}
-
-
-def test_timeout_reports_last_seen_objects():
-    clock = Clock()
-    t = Transport(clock, [([obj("a", 1, ready=True), obj("b", 2)], 2)], [])
-    out = waiter(t, clock, names=["a", "b", "ghost"], timeout=30).run()
-    assert not out["ready"] and out["timed_out"]
-    assert out["objects"]["b"]["metadata"]["name"] == "b"
-    assert out["objects"]["ghost"] is None
-    assert out["ready_at"] == {"a": 0.0}
-    assert 30 <= out["elapsed"] <= 31
-
-
-def test_fail_fast_on_terminal_state():
-    clock = Clock()
-    t = Transport(clock, [([obj("a", 1), obj("b", 2)], 2)], [[
-        0.3, {"type": "MODIFIED", "object": obj("b", 3, failed=True)}]])
-    out = waiter(t, clock, names=["a", "b"]).run()
-    assert not out["ready"] and not out["timed_out"]
-    assert "ModelLoadFailed: no weights" in out["failed"]["b"]
-    assert out["elapsed"] == 0.3
-
-
-def test_without_fail_fast_waits_for_recovery():
-    clock = Clock()
-    t = Transport(clock, [([obj("b", 2, failed=True)], 2)], [[
-        3.0, {"type": "MODIFIED", "object": obj("b", 3, ready=True, generation=2, observed=2)}]])
-    out = waiter(t, clock, names=["b"], fail_fast=False).run()
-    assert out["ready"] and out["failed"] == {}
-
-
-def test_label_selector_waits_for_everything_matching_and_for_at_least_one():
-    clock = Clock()
-    t = Transport(clock, [([], 1)], [[1.0, {"type": "ADDED", "object": obj("x", 2)},
-                                      {"type": "ADDED", "object": obj("y", 3, ready=True)},
-                                      1.0, {"type": "MODIFIED", "object": obj("x", 4, ready=True)}]])
-    out = waiter(t, clock, label_selector="team=ai").run()
-    assert out["ready"] and out["targets"] == ["x", "y"]
-    assert t.selectors == [{"label_selector": "team=ai"}]
-
-
-def test_deleted_isvc_is_no_longer_ready():
-    clock = Clock()
-    t = Transport(clock, [([obj("a", 1, ready=True), obj("b", 2)], 2)], [[
-        {"type": "DELETED", "object": obj("a", 3, ready=True)}]])
-    out = waiter(t, clock, names=["a", "b"], timeout=10).run()
-    assert out["timed_out"] and out["objects"]["a"] is None and "a" not in out["ready_at"]
-
-
-def test_other_isvcs_in_the_namespace_are_ignored():
-    clock = Clock()
-    t = Transport(clock, [([obj("a", 1), obj("other", 2, failed=True)], 2)], [[
-        {"type": "MODIFIED", "object": obj("a", 3, ready=True)}]])
-    out = waiter(t, clock, names=["a", "a"]).run()
-    assert out["ready"] and out["targets"] == ["a"]
+    st, seen = stream(t, clock, timeout=10)
+    st.run()
+    assert ("MODIFIED", "a") in seen
+    assert t.watch_rvs[:3] == ["10", "15", "15"]  # resumed from the bookmark, not re-listed
+    assert t.stats["list_requests"] == 2 and st.stats["reconnects"] == 3
 
 
 def test_permission_error_at_first_contact_is_raised_but_tolerated_after():
-    from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_wait import WaitError
     clock = Clock()
     t = Transport(clock, [WaitError("HTTP 403: forbidden")], [])
+    st, _seen = stream(t, clock)
     try:
-        waiter(t, clock, names=["a"]).run()
+        st.run()
         raise AssertionError("a 403 at first contact must fail")
     except WaitError as exc:
         assert "403" in str(exc)
@@ -235,13 +172,146 @@ def test_permission_error_at_first_contact_is_raised_but_tolerated_after():
     t = Transport(clock, [([obj("a", 1)], 1)], [
         [Disconnected("apiserver restarted")], [WaitError("HTTP 403: RBAC cache not warm")],
         [{"type": "MODIFIED", "object": obj("a", 2, ready=True)}]])
-    w = waiter(t, clock, names=["a"])
-    assert w.run()["ready"] and w.stats["reconnects"] == 2
+    st, seen = stream(t, clock, timeout=10)
+    st.run()
+    assert ("MODIFIED", "a") in seen and st.stats["reconnects"] == 2
 
 
 def test_streams_cut_at_once_are_backed_off_not_polled():
     clock = Clock()
     t = Transport(clock, [([obj("a", 1)], 1)], [[] for dummy in range(1000)])
-    out = waiter(t, clock, names=["a"], timeout=20).run()
-    assert out["timed_out"]
+    st, _seen = stream(t, clock, timeout=20)
+    st.run()
     assert t.stats["watch_requests"] < 30  # backoff up to 3 s, not a tight loop
+
+
+# -- Waiter: three streams in threads --------------------------------------------------------------
+
+class Scripted:
+    """A transport per resource (forked by the Waiter), scripted by path: lists[kind] is
+    (items, rv); watches[kind] a list of events and float pauses (real seconds)."""
+
+    def __init__(self, lists, watches=None):
+        self.lists = lists
+        self.watches = watches or {}
+        self.kind = None
+        self.stats = {"list_requests": 0, "watch_requests": 0}
+        self.stopped = threading.Event()
+        self.selectors = {}
+
+    def fork(self):
+        child = Scripted(self.lists, self.watches)
+        child.parent = self
+        return child
+
+    @staticmethod
+    def kind_of(path):
+        return "isvc" if path.endswith("inferenceservices") else "deployment" if path.endswith("deployments") else "pod"
+
+    def list(self, path, timeout, **params):
+        self.kind = self.kind_of(path)
+        self.parent.selectors[self.kind] = params
+        self.stats["list_requests"] += 1
+        items, rv = self.lists.get(self.kind, ([], 1))
+        return {"items": items, "metadata": {"resourceVersion": str(rv)}}
+
+    def watch(self, path, rv, read_timeout, server_timeout, **params):
+        self.stats["watch_requests"] += 1
+        script = self.watches.pop(self.kind, [])
+        for entry in script:
+            if isinstance(entry, float):
+                time.sleep(entry)
+            else:
+                yield entry
+        self.stopped.wait(0.5)  # nothing more: the server would hold the watch open
+
+    def close(self):
+        self.stopped.set()
+
+
+def waiter(transport, **kw):
+    kw.setdefault("timeout", 10)
+    return Waiter(transport, "ns", **kw)
+
+
+def test_several_ready_together_with_one_list_and_one_watch_per_resource():
+    t = Scripted({"isvc": ([obj("a", 1), obj("b", 2)], 5), "deployment": ([dep("a", 3), dep("b", 4)], 6)},
+                 {"isvc": [0.05, {"type": "MODIFIED", "object": obj("a", 6, ready=True)},
+                           0.05, {"type": "MODIFIED", "object": obj("b", 8, ready=True)}]})
+    w = waiter(t, names=["a", "b"])
+    out = w.run()
+    assert out["ready"] and not out["timed_out"] and set(out["ready_at"]) == {"a", "b"}
+    assert w.stats["list_requests"] == 3 and w.stats["watch_requests"] <= 3
+    assert t.selectors["deployment"] == {"label_selector": "serving.kserve.io/inferenceservice"}
+
+
+def test_already_ready_needs_no_event():
+    t = Scripted({"isvc": ([obj("a", 1, ready=True)], 1), "deployment": ([dep("a", 2)], 2)})
+    w = waiter(t, names=["a"])
+    out = w.run()
+    assert out["ready"] and out["ready_at"]["a"] < 2
+    assert t.selectors["isvc"] == {"field_selector": "metadata.name=a"}
+    assert t.selectors["pod"] == {"label_selector": "serving.kserve.io/inferenceservice=a"}
+
+
+def test_ready_during_a_rollout_waits_for_the_deployment():
+    t = Scripted({"isvc": ([obj("a", 1, ready=True)], 1),
+                  "deployment": ([dep("a", 2, updated=1, total=2)], 2)},
+                 {"deployment": [0.3, {"type": "MODIFIED", "object": dep("a", 3)}]})
+    out = waiter(t, names=["a"]).run()
+    assert out["ready"] and out["ready_at"]["a"] >= 0.3
+
+
+def test_fail_fast_on_terminal_state_and_without_it_waits():
+    failed = obj("b", 3, failed=True)
+    t = Scripted({"isvc": ([obj("a", 1), failed], 2), "deployment": ([dep("a", 1), dep("b", 2)], 2)})
+    out = waiter(t, names=["a", "b"]).run()
+    assert not out["ready"] and not out["timed_out"]
+    assert "ModelLoadFailed: no weights" in out["failed"]["b"]
+    t = Scripted({"isvc": ([failed], 2), "deployment": ([dep("b", 2)], 2)},
+                 {"isvc": [0.2, {"type": "MODIFIED", "object": obj("b", 4, ready=True)}]})
+    out = waiter(t, names=["b"], fail_fast=False).run()
+    assert out["ready"] and out["failed"] == {}
+
+
+def test_missing_isvc_is_waited_for_then_appears_and_timeout_reports_last_seen():
+    t = Scripted({"deployment": ([dep("late", 1)], 1)},
+                 {"isvc": [0.1, {"type": "ADDED", "object": obj("late", 4)},
+                           0.1, {"type": "MODIFIED", "object": obj("late", 5, ready=True)}]})
+    assert waiter(t, names=["late"]).run()["ready"]
+    t = Scripted({"isvc": ([obj("a", 1, ready=True), obj("b", 2)], 2),
+                  "deployment": ([dep("a", 1), dep("b", 1)], 1)})
+    out = waiter(t, names=["a", "b", "ghost"], timeout=1.5).run()
+    assert out["timed_out"] and out["objects"]["ghost"] is None and list(out["ready_at"]) == ["a"]
+    assert out["reasons"]["b"] == "Ready is False" and out["reasons"]["ghost"] == "it does not exist"
+
+
+def test_label_selector_deleted_and_other_isvcs():
+    t = Scripted({"isvc": ([obj("x", 1, ready=True), obj("y", 2, ready=True)], 1),
+                  "deployment": ([dep("x", 1), dep("y", 1), dep("other", 1)], 1)})
+    out = waiter(t, label_selector="team=ai").run()
+    assert out["ready"] and out["targets"] == ["x", "y"]
+    assert t.selectors["isvc"] == {"label_selector": "team=ai"}
+    t = Scripted({"isvc": ([obj("a", 1, ready=True), obj("b", 2)], 2), "deployment": ([dep("a", 1)], 1)},
+                 {"isvc": [{"type": "DELETED", "object": obj("a", 3, ready=True)}]})
+    out = waiter(t, names=["a", "b"], timeout=1.5).run()
+    assert out["timed_out"] and out["objects"]["a"] is None and "a" not in out["ready_at"]
+
+
+def test_refused_first_contact_ends_the_wait():
+    class Refusing(Scripted):
+        def list(self, path, timeout, **params):
+            if self.kind_of(path) == "pod":
+                raise WaitError("GET pods returned HTTP 403: forbidden")
+            return Scripted.list(self, path, timeout, **params)
+
+        def fork(self):
+            child = Refusing(self.lists, self.watches)
+            child.parent = self
+            return child
+
+    try:
+        waiter(Refusing({}), names=["a"]).run()
+        raise AssertionError("a 403 at first contact must fail")
+    except WaitError as exc:
+        assert "pods" in str(exc)
