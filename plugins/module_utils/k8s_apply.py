@@ -97,12 +97,13 @@ def _error_from_api(exc, definition):
 class StrictApplier(object):
     """Applies manifests through a kubernetes.core ``K8SClient`` with strict field validation."""
 
-    def __init__(self, k8s_client, field_manager, force_conflicts=True, dry_run=False):
+    def __init__(self, k8s_client, field_manager, force_conflicts=True, dry_run=False, dry_run_new=True):
         self.dynamic = k8s_client.client
         self.k8s_client = k8s_client
         self.field_manager = field_manager
         self.force_conflicts = force_conflicts
         self.dry_run = dry_run
+        self.dry_run_new = dry_run_new
 
     def _resource(self, definition):
         from kubernetes.dynamic.exceptions import ResourceNotFoundError
@@ -162,6 +163,8 @@ class StrictApplier(object):
             query.append(("dryRun", "All"))
         try:
             before = self.get(resource, meta["name"], meta.get("namespace"))
+            if self.dry_run and before is None and not self.dry_run_new:
+                return None, definition
             after = self._call("PATCH", path, query, body=definition,
                                content_type="application/apply-patch+yaml")
         except ApiException as exc:

@@ -47,6 +47,15 @@ options:
       - Take over fields another manager set, instead of failing on the conflict.
     type: bool
     default: true
+  dry_run_new:
+    description:
+      - In check mode, whether an object that does not exist yet is sent to the API server as a
+        dry run. With V(false) it is shown as it would be applied, not validated by the server:
+        for objects whose admission needs objects the same run creates first (OpenShift AI's
+        webhook refuses an InferenceService whose data connection Secret does not exist). Objects
+        that exist are always dry-run. Without check mode this option does nothing.
+    type: bool
+    default: true
 requirements:
   - kubernetes >= 24.2.0
   - PyYAML
@@ -124,6 +133,7 @@ def argspec():
         namespace=dict(type="str"),
         field_manager=dict(type="str", default="private-ai-llm-serving"),
         force_conflicts=dict(type="bool", default=True),
+        dry_run_new=dict(type="bool", default=True),
     )
     return spec
 
@@ -175,7 +185,7 @@ def main():
         module.fail_json(msg="Could not connect to the Kubernetes API: %s" % to_native(exc))
     applier = StrictApplier(
         client, module.params["field_manager"], module.params["force_conflicts"],
-        dry_run=module.check_mode,
+        dry_run=module.check_mode, dry_run_new=module.params["dry_run_new"],
     )
     try:
         results = apply_all(applier, definitions, namespace=module.params["namespace"])

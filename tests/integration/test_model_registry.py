@@ -327,8 +327,7 @@ def _recap(out):
 
 def test_role_registers_every_model_idempotently_and_check_mode_is_safe(reg, run_id, tmp_path):
     extra = {"llm_serving_models": _models(run_id), "llm_serving_registry_url": reg,
-             "llm_serving_registry_token": TOKEN, "llm_serving_s3_endpoint": S3_ENDPOINT,
-             "llm_serving_registry_seed_label_inference_services": False}
+             "llm_serving_registry_token": TOKEN, "llm_serving_s3_endpoint": S3_ENDPOINT}
 
     check = _role_play(tmp_path, extra, "--check", "--diff", "-vvv")
     out = check.stdout + check.stderr
