@@ -24,8 +24,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import re
-from decimal import Decimal, InvalidOperation
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s_quantity import quantity
 
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 MAIN_CONTAINER = "kserve-container"
@@ -34,26 +33,9 @@ STORAGE_INITIALIZER = "storage-initializer"
 STUCK_WAITING = ("CrashLoopBackOff", "CreateContainerConfigError", "InvalidImageName",
                  "ErrImageNeverPull")
 
-_SUFFIXES = {"": 1, "m": Decimal("0.001"), "k": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12,
-             "P": 10 ** 15, "E": 10 ** 18, "Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30,
-             "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
-
-
 def deployment_name(name):
     """The predictor Deployment KServe creates for an InferenceService in raw mode."""
     return name + "-predictor"
-
-
-def quantity(value):
-    """A Kubernetes quantity ('8', '500m', '16Gi', 2) as a Decimal; None when unparseable."""
-    match = _QUANTITY.match(str(value).strip())
-    if not match or match.group(2) not in _SUFFIXES:
-        return None
-    try:
-        return Decimal(match.group(1)) * _SUFFIXES[match.group(2)]
-    except InvalidOperation:
-        return None
 
 
 def raw_mode(isvc):

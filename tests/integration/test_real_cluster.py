@@ -87,3 +87,42 @@ def test_data_connection_secret_gives_predictor_pods(lab, core, custom, scratch_
     create_isvc(custom, scratch_ns, isvc_manifest("conn", gpu_pool))
     wait_for(lambda: get_isvc(custom, scratch_ns, "conn"), isvc_ready, 90, "Ready")
     assert predictor_pods(core, scratch_ns, "conn")
+
+
+# -- defect 5: GPU quota on OpenShift AI's default ClusterQueue ----------------------------------
+
+@pytest.fixture
+def rhoai_queue(custom):
+    """A ClusterQueue shaped as opendatahub-operator's kueue_support.go makes `default` when
+    OpenShift AI is installed before any GPU node: cpu and memory only."""
+    name = "rhoai-" + uuid.uuid4().hex[:6]
+    custom.create_cluster_custom_object("kueue.x-k8s.io", "v1beta1", "clusterqueues", {
+        "apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "ClusterQueue",
+        "metadata": {"name": name, "annotations": {"opendatahub.io/managed": "false"}},
+        "spec": {"namespaceSelector": {"matchLabels": {"kueue.openshift.io/managed": "true"}},
+                 "resourceGroups": [{"coveredResources": ["cpu", "memory"], "flavors": [
+                     {"name": "default-flavor", "resources": [{"name": "cpu", "nominalQuota": "12"},
+                                                              {"name": "memory", "nominalQuota": "48Gi"}]}]}]}})
+    yield name
+    custom.delete_cluster_custom_object("kueue.x-k8s.io", "v1beta1", "clusterqueues", name)
+
+
+def test_gpu_quota_on_a_queue_made_before_the_gpu_nodes(lab, custom, scratch_ns, rhoai_queue, tmp_path):
+    """Kueue's webhook refuses a resource covered by two groups (pkg/webhooks/clusterqueue_webhook.go):
+    the GPU quota needs a group of its own, the GPU pods' cpu and memory the existing group."""
+    plan = {"quota": {"nvidia-gpu-flavor": {"nvidia.com/gpu": 9, "cpu": 18, "memory": "144Gi"}}}
+    tasks = """
+- name: Quota
+  ansible.builtin.include_role:
+    name: private_ai.llm_serving.kueue_quota
+"""
+    extra = {"llm_serving_namespace": scratch_ns, "llm_serving_cluster_queue": rhoai_queue,
+             "llm_serving_local_queue": "q", "llm_serving_plan": plan}
+    run_play(lab, tmp_path, tasks, extra)
+    cq = custom.get_cluster_custom_object("kueue.x-k8s.io", "v1beta1", "clusterqueues", rhoai_queue)
+    groups = [(g["coveredResources"], [(f["name"], {r["name"]: str(r["nominalQuota"]) for r in f["resources"]})
+                                       for f in g["flavors"]]) for g in cq["spec"]["resourceGroups"]]
+    assert groups == [(["cpu", "memory"], [("default-flavor", {"cpu": "18", "memory": "144Gi"})]),
+                      (["nvidia.com/gpu"], [("nvidia-gpu-flavor", {"nvidia.com/gpu": "9"})])]
+    again = run_play(lab, tmp_path, tasks, extra)
+    assert "changed=0" in again.stdout.splitlines()[-2] or " changed=0 " in again.stdout
