@@ -86,6 +86,7 @@ def cmd_up(lab: Lab) -> int:
     step("labsim")
     timed("webhooks (odh operator)", openshift_ai.register_webhooks, kube,
           openshift_ai.odh_operator_webhooks(lab))
+    timed("worker nodes, Kueue queue", cluster.wait_openshift_ai_queue, kube)
     log(f"lab is up in {time.monotonic() - started:.1f}s: `. {lab.state / 'env'}` or "
         f"`export KUBECONFIG={lab.state / 'kubeconfig'}`")
     return 0

@@ -18,6 +18,8 @@ from .base import (CRD_HASH, DEPLOYER_NS, DEPLOYER_SA, LAB_DIR, MACHINE_API_NS, 
 from . import openshift_ai
 from .kube import Kube
 
+WORKERS = 3
+
 
 def crd_digest(kube: Kube, name: str) -> str | None:
     status, body = kube.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
@@ -159,10 +161,39 @@ def machineset(infra: str, instance_type: str) -> dict:
     }
 
 
+def worker_machineset(infra: str) -> dict:
+    """The installer's worker MachineSet (3 x m6i.xlarge): the CPU nodes every cluster has, which
+    OpenShift AI sizes its default ClusterQueue from and GPU MachineSets are cloned from."""
+    ms = machineset(infra, "g6.4xlarge")
+    name = f"{infra}-worker-{ZONE}"
+    ms["metadata"]["name"] = name
+    ms["metadata"]["annotations"] = {"capacity.cluster-autoscaler.kubernetes.io/labels": "kubernetes.io/arch=amd64",
+                                     "machine.openshift.io/memoryMb": "16384", "machine.openshift.io/vCPU": "4"}
+    ms["spec"]["replicas"] = WORKERS
+    ms["spec"]["selector"]["matchLabels"]["machine.openshift.io/cluster-api-machineset"] = name
+    ms["spec"]["template"]["metadata"]["labels"]["machine.openshift.io/cluster-api-machineset"] = name
+    ms["spec"]["template"]["spec"]["providerSpec"]["value"]["instanceType"] = "m6i.xlarge"
+    ms["spec"]["template"]["spec"]["providerSpec"]["value"]["blockDevices"][0]["ebs"]["volumeSize"] = 120
+    return ms
+
+
 def ensure_machinesets(kube: Kube, infra: str) -> None:
     kube.create_if_absent({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": MACHINE_API_NS}})
+    kube.create_if_absent(worker_machineset(infra), retry_not_found=30)
     for instance_type in gpu_catalog.SEEDED:
         kube.create_if_absent(machineset(infra, instance_type), retry_not_found=30)
+
+
+def wait_openshift_ai_queue(kube: Kube, timeout: float = 90.0) -> None:
+    """OpenShift AI's default ClusterQueue, made once the worker nodes are up (labsim's operator)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, _ = kube.request("GET", "/apis/kueue.x-k8s.io/v1beta1/clusterqueues/default")
+        if status == 200:
+            return
+        time.sleep(0.5)
+    raise LabError(f"ClusterQueue default did not appear within {timeout:.0f}s (are the worker nodes up? "
+                   "see .lab/logs/labsim.log)")
 
 
 def deployer_namespaces() -> list[str]:

@@ -1,5 +1,6 @@
 """labsim: the lab's simulator of what has no upstream build the lab could run: the Machine API on
-AWS, odh-model-controller, the opendatahub-operator's InferenceService webhooks, what runs inside
+AWS, odh-model-controller, the opendatahub-operator's Kueue defaults and InferenceService webhooks,
+what runs inside
 a predictor pod (storage initializer, vLLM), and the cluster network (an HTTP(S) proxy standing in
 for cluster DNS, kube-proxy and the OpenShift router). One process, one thread per controller.
 
@@ -24,6 +25,7 @@ from kubernetes import client
 from . import kube, network, profile
 from .machineapi import MachineAPIController
 from .odh_model_controller import ODHModelController
+from .odh_operator import KueueDefaults
 from .odh_webhooks import Webhooks
 from .pods import PodRuntime
 from .sims import SimManager
@@ -48,6 +50,9 @@ RESOURCES = {
     "endpointslices": dict(kind="EndpointSlice", plural="endpointslices",
                            group="discovery.k8s.io", version="v1"),
     "routes": dict(kind="Route", plural="routes", group="route.openshift.io", version="v1"),
+    "nodes": dict(kind="Node", plural="nodes", list_method=(client.CoreV1Api, "list_node")),
+    "namespaces": dict(kind="Namespace", plural="namespaces",
+                       list_method=(client.CoreV1Api, "list_namespace")),
 }
 
 
@@ -105,7 +110,7 @@ def main(argv=None):
     ctx = Context(state_dir, kubeconfig, port_base)
     ctx.informer("kwok-nodes")
     pods = PodRuntime(ctx)
-    controllers = [MachineAPIController(ctx), ODHModelController(ctx), pods]
+    controllers = [MachineAPIController(ctx), ODHModelController(ctx), KueueDefaults(ctx), pods]
     proxy = network.Proxy(network.Network(ctx, pods.endpoints), network.Certs(state_dir),
                           int(lab.get("proxy_port") or os.environ.get("LAB_PROXY_PORT", 13128)))
     hooks = Webhooks(ctx, int(lab.get("labsim_webhook_port") or

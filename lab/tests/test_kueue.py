@@ -110,15 +110,23 @@ def test_cluster_queue_covering_a_resource_twice_is_refused(custom):
 
 
 def test_managed_namespace_without_queue_label(custom, core, serving_ns, gpu_pool):
-    """On OpenShift AI a plain pod without the queue label is left alone by Kueue
-    (manageJobsWithoutQueueName: false), while the operator's webhook refuses an
-    InferenceService without it (internal/webhook/kueue/validating.go)."""
+    """On OpenShift AI the operator gives a Kueue-managed namespace the LocalQueue `default`
+    (kueue_support.go), so Kueue's LocalQueueDefaulting puts a plain pod without the queue label
+    in that queue (pod_webhook.go) rather than leaving it alone (manageJobsWithoutQueueName is
+    false); the operator's webhook refuses an InferenceService without the label
+    (internal/webhook/kueue/validating.go)."""
     ns = serving_ns
     core.patch_namespace(ns, {"metadata": {"labels": {MANAGED: "true"}}})
+    wait_for(lambda: custom.get_namespaced_custom_object(*KUEUE, ns, "localqueues", "default"),
+             lambda lq: lq, 30, "the operator's LocalQueue default")
     pod = core.create_namespaced_pod(ns, {"metadata": {"name": "plain"}, "spec": {
         "containers": [{"name": "c", "image": "registry.access.redhat.com/ubi9/ubi-minimal",
                         "resources": {"requests": {"cpu": "100m"}}}]}})
-    assert not gated(pod) and "kueue.x-k8s.io/managed" not in (pod.metadata.labels or {})
+    labels = pod.metadata.labels or {}
+    assert labels.get(QUEUE_LABEL) == "default" and labels.get("kueue.x-k8s.io/managed") == "true"
+    assert gated(pod)
+    wait_for(lambda: core.read_namespaced_pod("plain", ns), lambda p: not gated(p), 30,
+             "admission from ClusterQueue default (the workers' cpu and memory)")
     with pytest.raises(ApiException) as err:
         create_isvc(custom, ns, isvc_manifest("nolabel", gpu_pool))
     assert err.value.status == 403
@@ -128,3 +136,10 @@ def test_managed_namespace_without_queue_label(custom, core, serving_ns, gpu_poo
     with pytest.raises(ApiException) as err:
         create_isvc(custom, ns, isvc_manifest("empty", gpu_pool, labels={QUEUE_LABEL: ""}))
     assert 'is set but empty' in err.value.body
+
+
+def test_openshift_ai_default_queue_has_no_gpu_group_before_gpu_nodes(custom):
+    """The lab installs OpenShift AI before any GPU node, as the collection's flow has it."""
+    cq = custom.get_cluster_custom_object(*KUEUE, "clusterqueues", "default")
+    assert cq["metadata"]["annotations"]["opendatahub.io/managed"] == "false"
+    assert [g["coveredResources"] for g in cq["spec"]["resourceGroups"]][0] == ["cpu", "memory"]
