@@ -126,3 +126,50 @@ def test_gpu_quota_on_a_queue_made_before_the_gpu_nodes(lab, custom, scratch_ns,
                       (["nvidia.com/gpu"], [("nvidia-gpu-flavor", {"nvidia.com/gpu": "9"})])]
     again = run_play(lab, tmp_path, tasks, extra)
     assert "changed=0" in again.stdout.splitlines()[-2] or " changed=0 " in again.stdout
+
+
+# -- defect 4: scaling a cloned MachineSet ------------------------------------------------------
+
+def test_scaling_a_cloned_machineset_keeps_its_selector_and_template(lab, custom, tmp_path):
+    """The clone and the scale were both server-side applies of one field manager; the scale,
+    sending only spec.replicas, made the apiserver drop the selector and template that manager
+    owned. Scaling goes through the scale subresource."""
+    itype = "g6e.2xlarge"  # no MachineSet of the lab provides it: the role clones the worker one
+
+    def plan(nodes):
+        return {"llm_serving_plan": {"nodes": {itype: nodes}, "models": {
+            "m": {"instance_type": itype, "gpu_product": "NVIDIA-L40S"}}},
+            "llm_serving_gpu_machinesets_wait": False}
+
+    tasks = """
+- name: GPU MachineSets
+  ansible.builtin.include_role:
+    name: private_ai.llm_serving.gpu_machinesets
+"""
+
+    def clones():
+        return [ms for ms in custom.list_namespaced_custom_object(
+            "machine.openshift.io", "v1beta1", "openshift-machine-api", "machinesets")["items"]
+            if ms["spec"].get("template", {}).get("spec", {}).get("providerSpec", {}).get("value", {})
+            .get("instanceType") == itype]
+
+    try:
+        run_play(lab, tmp_path, tasks, plan(1))
+        (ms,) = clones()
+        run_play(lab, tmp_path, tasks, plan(2))
+        ms = custom.get_namespaced_custom_object("machine.openshift.io", "v1beta1", "openshift-machine-api",
+                                                 "machinesets", ms["metadata"]["name"])
+        assert ms["spec"]["replicas"] == 2
+        assert ms["spec"]["selector"]["matchLabels"]["machine.openshift.io/cluster-api-machineset"] == \
+            ms["metadata"]["name"]
+        assert ms["spec"]["template"]["spec"]["providerSpec"]["value"]["instanceType"] == itype
+        assert ms["spec"]["template"]["metadata"]["labels"]["machine.openshift.io/cluster-api-machineset"] == \
+            ms["metadata"]["name"]
+        again = run_play(lab, tmp_path, tasks, plan(2))
+        assert " changed=0 " in again.stdout
+    finally:
+        for ms in custom.list_namespaced_custom_object(
+                "machine.openshift.io", "v1beta1", "openshift-machine-api", "machinesets")["items"]:
+            if "-gpu-%s-" % itype.replace(".", "-") in ms["metadata"]["name"]:
+                custom.delete_namespaced_custom_object("machine.openshift.io", "v1beta1", "openshift-machine-api",
+                                                       "machinesets", ms["metadata"]["name"])
