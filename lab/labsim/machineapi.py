@@ -5,13 +5,29 @@ observes: Machines named `<machineset>-<5 chars>` go Provisioning -> Provisioned
 gets a Node `ip-10-0-x-y.ec2.internal` labelled and sized like the EC2 instance type (GPU labels
 as NVIDIA's GPU feature discovery sets them), and MachineSet status counts them. kwok then keeps
 the Nodes Ready.
+
+Launch failures as openshift/machine-api-provider-aws (release-4.20) reports them
+(pkg/actuators/machine/instances.go launchInstance, machine-api-operator
+pkg/controller/machine/controller.go):
+- an instance type EC2 does not know (HTTP 400): the Machine goes `Failed` with
+  errorReason InvalidConfiguration, errorMessage "error launching instance: <EC2 message>",
+  annotation instance-state Unknown, and is never retried;
+- no capacity (InsufficientInstanceCapacity, HTTP 500): the Machine stays `Provisioning`, its
+  providerStatus gets condition MachineCreation False / MachineCreationFailed with
+  "error creating EC2 instance: ...", a Warning FailedCreate event is recorded, and the launch is
+  retried.
+The lab's EC2 per instance type is read from `<state-dir>/aws-capacity.json` at every launch:
+a number is the capacity (Machines that may run), "unsupported" an instance type the zone does
+not offer ({"g6e.2xlarge": 0, "g6.48xlarge": "unsupported"}); absent means unlimited.
 """
 
 import calendar
+import json
 import os
 import random
 import string
 import time
+import uuid
 
 import gpu_catalog
 
@@ -241,6 +257,11 @@ class MachineAPIController(kube.Controller):
         if phase == "Provisioning":
             if age < delay:
                 return delay - age
+            failure = self._launch_failure(m, itype)
+            if failure == "retry":
+                return 10.0
+            if failure == "failed":
+                return None
             a, b = self.rng.randint(0, 255), self.rng.randint(1, 254)
             ip = "10.0.%d.%d" % (a, b)
             zone = "us-east-1a"
@@ -277,6 +298,61 @@ class MachineAPIController(kube.Controller):
                 "nodeRef": {"kind": "Node", "name": name, "uid": node.metadata.uid}})
             return None
         return None
+
+    def _capacity(self, itype):
+        path = os.path.join(self.ctx.state_dir, "aws-capacity.json")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return json.load(fh).get(itype)
+        except (OSError, ValueError):
+            return None
+
+    def _launch_failure(self, m, itype):
+        """None to go on launching; "failed" (terminal) or "retry" when EC2 refused the launch."""
+        meta = m["metadata"]
+        limit = self._capacity(itype)
+        message = None
+        if gpu_catalog.shape(itype) is None and itype not in CPU_TYPES:
+            message = "error launching instance: Invalid value '%s' for InstanceType." % itype
+        elif limit == "unsupported":
+            message = ("error launching instance: Your requested instance type (%s) is not supported in "
+                       "your requested Availability Zone (us-east-1a). Please retry your request by not "
+                       "specifying an Availability Zone or choosing us-east-1b, us-east-1c, us-east-1d."
+                       % itype)
+        if message:
+            self._patch_machine_status(m, {"phase": "Failed", "lastUpdated": kube.now(),
+                                           "errorReason": "InvalidConfiguration", "errorMessage": message})
+            self.custom.patch_namespaced_custom_object(
+                GROUP, VERSION, meta["namespace"], "machines", meta["name"],
+                {"metadata": {"annotations": {"machine.openshift.io/instance-state": "Unknown"}}})
+            self.log.info("Machine %s/%s failed: %s", meta["namespace"], meta["name"], message)
+            return "failed"
+        if limit is None:
+            return None
+        running = [x for x in self.m_inf.list() if instance_type(x) == itype and
+                   ((x.get("status") or {}).get("phase") in ("Provisioned", "Running"))]
+        if len(running) < int(limit):
+            return None
+        message = ("error creating EC2 instance: InsufficientInstanceCapacity: We currently do not have "
+                   "sufficient %s capacity in the Availability Zone you requested (us-east-1a). Our system "
+                   "will be working on provisioning additional capacity. You can currently get %s capacity "
+                   "by not specifying an Availability Zone in your request or choosing us-east-1b, "
+                   "us-east-1c, us-east-1d.\n\tstatus code: 500, request id: %s"
+                   % (itype, itype, uuid.uuid4()))
+        self._patch_machine_status(m, {"phase": "Provisioning", "lastUpdated": kube.now(),
+                                       "providerStatus": {"instanceState": "pending", "conditions": [{
+                                           "type": "MachineCreation", "status": "False",
+                                           "reason": "MachineCreationFailed", "message": message,
+                                           "lastTransitionTime": kube.now()}]}})
+        kube.ignore_404(self.core.create_namespaced_event, meta["namespace"], {
+            "metadata": {"generateName": meta["name"] + "."},
+            "involvedObject": {"kind": "Machine", "apiVersion": "%s/%s" % (GROUP, VERSION),
+                               "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
+            "reason": "FailedCreate", "type": "Warning", "source": {"component": "awscontroller"},
+            "message": "%s: reconciler failed to Create machine: failed to launch instance: %s"
+                       % (meta["name"], message),
+            "firstTimestamp": kube.now(), "lastTimestamp": kube.now(), "count": 1})
+        return "retry"
 
     def _write_status(self, ms, machines):
         ready = 0

@@ -173,3 +173,38 @@ def test_scaling_a_cloned_machineset_keeps_its_selector_and_template(lab, custom
             if "-gpu-%s-" % itype.replace(".", "-") in ms["metadata"]["name"]:
                 custom.delete_namespaced_custom_object("machine.openshift.io", "v1beta1", "openshift-machine-api",
                                                        "machinesets", ms["metadata"]["name"])
+
+
+# -- defect 9: why a GPU node does not come -------------------------------------------------------
+
+@pytest.mark.parametrize("ec2, expect", [
+    (0, "is Provisioning: MachineCreationFailed: error creating EC2 instance: InsufficientInstanceCapacity: "
+        "We currently do not have sufficient g6e.2xlarge capacity"),
+    ("unsupported", "is Failed: InvalidConfiguration: error launching instance: Your requested instance type "
+                    "(g6e.2xlarge) is not supported in your requested Availability Zone (us-east-1a)")])
+def test_node_wait_names_the_machines_launch_error(lab, custom, tmp_path, ec2, expect):
+    """openshift/machine-api-provider-aws reports a refused launch on the Machine: errorReason and
+    errorMessage when EC2 answers 4xx, the MachineCreation condition while it retries a 500."""
+    itype = "g6e.2xlarge"
+    capacity = Path(lab["state_dir"]) / "aws-capacity.json"
+    capacity.write_text(json.dumps({itype: ec2}))
+    try:
+        out = run_play(lab, tmp_path, """
+- name: GPU MachineSets
+  ansible.builtin.include_role:
+    name: private_ai.llm_serving.gpu_machinesets
+""", {"llm_serving_plan": {"nodes": {itype: 1}, "models": {"m": {"instance_type": itype,
+                                                                "gpu_product": "NVIDIA-L40S"}}},
+      "llm_serving_gpu_machinesets_wait_timeout": 6, "llm_serving_gpu_machinesets_wait_delay": 1}, check=False)
+        text = " ".join((out.stdout + out.stderr).split())
+        assert out.returncode != 0
+        print("\n" + text[text.find("GPU nodes not ready"):][:700])
+        assert "GPU nodes not ready after 6s: MachineSet " in text
+        assert expect in text
+    finally:
+        capacity.unlink()
+        for ms in custom.list_namespaced_custom_object(
+                "machine.openshift.io", "v1beta1", "openshift-machine-api", "machinesets")["items"]:
+            if "-gpu-%s-" % itype.replace(".", "-") in ms["metadata"]["name"]:
+                custom.delete_namespaced_custom_object("machine.openshift.io", "v1beta1", "openshift-machine-api",
+                                                       "machinesets", ms["metadata"]["name"])
