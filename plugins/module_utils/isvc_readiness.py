@@ -247,7 +247,34 @@ def readiness(isvc, dep=None, pods=()):
     return True, "Ready"
 
 
-def summary(name, isvc, seconds_to_ready=None, ready=False):
+def internal_url(isvc, service=None, dep=None):
+    """The URL a client inside the cluster reaches the predictor at.
+
+    KServe reports `status.address.url` as the predictor Service's name without a port (the odh
+    fork as http://, upstream with its urlScheme). OpenShift AI 3.0 makes that Service headless
+    (opendatahub-operator kserve_support.go serviceClusterIPNone), and a headless name resolves to
+    the pod IPs: port 80 there reaches nothing, the container port (8080) reaches vLLM. A
+    ClusterIP Service maps its own port. None when KServe reported no address."""
+    address = (((isvc or {}).get("status") or {}).get("address") or {}).get("url")
+    if not address:
+        return None
+    host = address.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    ports = ((service or {}).get("spec") or {}).get("ports") or []
+    if not ports:
+        return address
+    port = ports[0]
+    target = port.get("targetPort")
+    if not isinstance(target, int) and not str(target).isdigit():
+        main = _container((((dep or {}).get("spec") or {}).get("template") or {}).get("spec"), MAIN_CONTAINER) or {}
+        named = [p.get("containerPort") for p in main.get("ports") or [] if p.get("name") == target]
+        target = named[0] if named else None
+    headless = ((service or {}).get("spec") or {}).get("clusterIP") == "None"
+    number = int(target) if headless and target is not None else int(port.get("port") or 80)
+    scheme = "https" if port.get("name") == "https" or number in (443, 8443) else "http"
+    return "%s://%s:%d" % (scheme, host, number)
+
+
+def summary(name, isvc, seconds_to_ready=None, ready=False, service=None, dep=None):
     """The per-InferenceService result entry of the module (isvc None: not found)."""
     isvc = isvc or {}
     meta = isvc.get("metadata") or {}
@@ -256,7 +283,8 @@ def summary(name, isvc, seconds_to_ready=None, ready=False):
         "name": name,
         "ready": bool(ready),
         "url": status.get("url"),
-        "internal_url": (status.get("address") or {}).get("url"),
+        "internal_url": internal_url(isvc, service, dep),
+        "address_url": (status.get("address") or {}).get("url"),
         "seconds_to_ready": seconds_to_ready if ready else None,
         "generation": meta.get("generation"),
         "observed_generation": status.get("observedGeneration"),

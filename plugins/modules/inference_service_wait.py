@@ -77,8 +77,9 @@ requirements:
   - kubernetes >= 24.2.0
 notes:
   - Needs C(list) and C(watch) on C(inferenceservices.serving.kserve.io), C(deployments.apps) and
-    C(pods) in O(namespace); the diagnostics also read events and C(workloads.kueue.x-k8s.io)
-    there when allowed (what cannot be read is listed in C(diagnostic_errors)).
+    C(pods) in O(namespace), and C(get) on its C(services) (the internal URL); the diagnostics also
+    read events and C(workloads.kueue.x-k8s.io) there when allowed (what cannot be read is listed in
+    C(diagnostic_errors)).
 """
 
 EXAMPLES = r"""
@@ -112,7 +113,14 @@ inference_services:
       description: C(status.url), the external URL (a Route when exposed).
       type: str
     internal_url:
-      description: C(status.address.url), the cluster-internal URL.
+      description:
+        - The URL a client inside the cluster reaches the model at - C(status.address.url)'s host with the
+          port that answers. OpenShift AI 3.0 makes the predictor Service headless, so its name resolves to
+          the pods and the container port (8080), not the Service port 80 KServe's address implies, is the
+          one vLLM listens on.
+      type: str
+    address_url:
+      description: C(status.address.url) as KServe reports it.
       type: str
     seconds_to_ready:
       description: Seconds from the start of the wait until it was seen ready (0 if it already was); null when not ready.
@@ -127,7 +135,8 @@ inference_services:
     - name: mistral-24b-fp8
       ready: true
       url: https://mistral-24b-fp8-private-ai.apps.example.com
-      internal_url: http://mistral-24b-fp8-predictor.private-ai.svc.cluster.local
+      internal_url: http://mistral-24b-fp8-predictor.private-ai.svc.cluster.local:8080
+      address_url: http://mistral-24b-fp8-predictor.private-ai.svc.cluster.local
       seconds_to_ready: 212.4
       generation: 1
       observed_generation: 1
@@ -247,8 +256,15 @@ def main():
         module.fail_json(msg="Cannot watch InferenceServices in namespace %s: %s" % (p["namespace"], exc),
                          exception=traceback.format_exc())
     stats = waiter.stats
-    isvcs = [summary(n, outcome["objects"].get(n), outcome["ready_at"].get(n), n in outcome["ready_at"])
-             for n in outcome["targets"]]
+    services = {}
+    for n in outcome["targets"]:
+        # The predictor Service decides the internal URL's port (headless on OpenShift AI 3.0).
+        try:
+            services[n] = transport.get_json("/api/v1/namespaces/%s/services/%s" % (p["namespace"], n + "-predictor"))
+        except Exception:  # not readable or not there: fall back to KServe's address
+            services[n] = None
+    isvcs = [summary(n, outcome["objects"].get(n), outcome["ready_at"].get(n), n in outcome["ready_at"],
+                     services[n], outcome["deployments"].get(n)) for n in outcome["targets"]]
     result = dict(changed=False, inference_services=isvcs, elapsed=outcome["elapsed"], watch=stats)
     # The interpreter's final garbage collection walks every object of the kubernetes client
     # (0.3 s and more on a busy controller) after the result is written: Ansible would only see

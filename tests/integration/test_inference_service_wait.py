@@ -236,11 +236,14 @@ def test_several_ready_together_then_smoke_tested(lab, custom, serving_ns, gpu_p
     print("\nseconds_to_ready: %s; watch: %s" % (
         {i["name"]: i["seconds_to_ready"] for i in out["inference_services"]}, out["watch"]))
     for isvc in out["inference_services"]:
-        smoke = module_runner.run("private_ai.llm_serving.chat_completion", {
-            "url": isvc["url"], "model": isvc["name"], "prompt": "Say hello.", "max_tokens": 8,
-            "proxy": lab["proxy_url"], "ca_path": lab["ca"], "timeout": 60}, timeout=120)
-        assert smoke["rc"] == 0, smoke
-        assert smoke["output_tokens"] == 8 and smoke["ttft_seconds"] > 0
+        # The internal URL reaches the pod port of the headless predictor Service (OpenShift AI 3.0).
+        assert isvc["internal_url"] == "http://%s-predictor.%s.svc.cluster.local:8080" % (isvc["name"], ns)
+        for url in (isvc["url"], isvc["internal_url"]):
+            smoke = module_runner.run("private_ai.llm_serving.chat_completion", {
+                "url": url, "model": isvc["name"], "prompt": "Say hello.", "max_tokens": 8,
+                "proxy": lab["proxy_url"], "ca_path": lab["ca"], "timeout": 30}, timeout=120)
+            assert smoke["rc"] == 0, smoke
+            assert smoke["output_tokens"] == 8 and smoke["ttft_seconds"] > 0
 
 
 def test_missing_weights_fail_fast_with_the_storage_initializers_message(lab, custom, serving_ns, gpu_pool):

@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "colle
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s_quantity import quantity  # noqa: E402
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_readiness import (  # noqa: E402
+    internal_url,
     readiness,
     reflects,
     rollout,
@@ -218,6 +219,29 @@ def test_waiting_that_may_resolve_is_not_terminal(reason):
 def test_summary_entry():
     entry = summary("m", isvc(generation=2, observed=1), 12.5, True)
     assert entry == {"name": "m", "ready": True, "url": "https://m-ns.apps.example.com",
-                     "internal_url": "http://m-predictor.ns.svc.cluster.local", "seconds_to_ready": 12.5,
+                     "internal_url": "http://m-predictor.ns.svc.cluster.local",
+                     "address_url": "http://m-predictor.ns.svc.cluster.local", "seconds_to_ready": 12.5,
                      "generation": 2, "observed_generation": 1}
     assert summary("gone", None)["ready"] is False
+
+
+def service(cluster_ip, target=8080, name=None):
+    port = {"port": 80, "targetPort": target, "protocol": "TCP"}
+    if name:
+        port["name"] = name
+    return {"spec": {"clusterIP": cluster_ip, "ports": [port]}}
+
+
+def test_internal_url_reaches_the_pod_port_of_a_headless_service():
+    """kserve odh-v3.0: the predictor Service is headless and status.address.url has no port."""
+    obj = isvc()
+    assert internal_url(obj, service("None")) == "http://m-predictor.ns.svc.cluster.local:8080"
+    assert internal_url(obj, service("172.30.4.5")) == "http://m-predictor.ns.svc.cluster.local:80"
+    dep = deployment()
+    dep["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"name": "http", "containerPort": 8080}]
+    assert internal_url(obj, service("None", target="http"), dep) == "http://m-predictor.ns.svc.cluster.local:8080"
+    assert internal_url(obj, service("None", target=8443, name="https")) == \
+        "https://m-predictor.ns.svc.cluster.local:8443"
+    obj["status"]["address"]["url"] = "https://m-predictor.ns.svc.cluster.local"  # upstream's urlScheme
+    assert internal_url(obj, service("None")) == "http://m-predictor.ns.svc.cluster.local:8080"
+    assert internal_url(obj, None) == "https://m-predictor.ns.svc.cluster.local"
