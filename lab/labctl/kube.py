@@ -52,6 +52,7 @@ class Kube:
         "Infrastructure": ("/apis/config.openshift.io/v1", "infrastructures", False),
         "MachineSet": ("/apis/machine.openshift.io/v1beta1", "machinesets", True),
         "ConfigMap": ("/api/v1", "configmaps", True),
+        "Template": ("/apis/template.openshift.io/v1", "templates", True),
         "MutatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1",
                                          "mutatingwebhookconfigurations", False),
         "ValidatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1",

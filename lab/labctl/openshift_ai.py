@@ -270,12 +270,63 @@ def odh_operator_webhooks(lab: Lab) -> list[dict]:
     ]
 
 
+# --- OpenShift templates ---------------------------------------------------------------------
+
+# openshift-apiserver serves template.openshift.io (not a CRD): the lab serves it as a CRD without
+# a schema, enough to store and read OpenShift AI's runtime Templates.
+TEMPLATE_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "templates.template.openshift.io"},
+    "spec": {"group": "template.openshift.io", "scope": "Namespaced",
+             "names": {"plural": "templates", "singular": "template", "kind": "Template"},
+             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                 "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
+}
+
+# The RHOAI build of the vLLM CUDA image on the rhoai-3.0 branch of rhods-operator (RHAIIS 3.2.5);
+# the collection's fallback is the 3.0.0 GA one, so a run that takes the Template's shows.
+LAB_VLLM_IMAGE = ("registry.redhat.io/rhaiis/vllm-cuda-rhel9@sha256:"
+                  "094db84a1da5e8a575d0c9eade114fa30f4a2061064a338e3e032f3578f8082a")
+
+
+def vllm_cuda_runtime_template() -> dict:
+    """odh-model-controller rhoai-3.0 config/runtimes/vllm-cuda-template.yaml, rendered as the
+    operator deploys it into the applications namespace."""
+    return {
+        "apiVersion": "template.openshift.io/v1", "kind": "Template",
+        "metadata": {"name": "vllm-cuda-runtime-template", "namespace": APPS_NS,
+                     "labels": {"opendatahub.io/dashboard": "true", "opendatahub.io/ootb": "true"},
+                     "annotations": {"openshift.io/display-name": "vLLM NVIDIA GPU ServingRuntime for KServe",
+                                     "opendatahub.io/modelServingSupport": '["single"]',
+                                     "opendatahub.io/apiProtocol": "REST",
+                                     "opendatahub.io/model-type": '["generative"]'}},
+        "objects": [{
+            "apiVersion": "serving.kserve.io/v1alpha1", "kind": "ServingRuntime",
+            "metadata": {"name": "vllm-cuda-runtime", "labels": {"opendatahub.io/dashboard": "true"},
+                         "annotations": {"openshift.io/display-name": "vLLM NVIDIA GPU ServingRuntime for KServe",
+                                         "opendatahub.io/recommended-accelerators": '["nvidia.com/gpu"]',
+                                         "opendatahub.io/runtime-version": "v0.9.1.0"}},
+            "spec": {"annotations": {"opendatahub.io/kserve-runtime": "vllm", "prometheus.io/port": "8080",
+                                     "prometheus.io/path": "/metrics"},
+                     "multiModel": False,
+                     "supportedModelFormats": [{"autoSelect": True, "name": "vLLM"}],
+                     "containers": [{"name": "kserve-container", "image": LAB_VLLM_IMAGE,
+                                     "command": ["python", "-m", "vllm.entrypoints.openai.api_server"],
+                                     "args": ["--port=8080", "--model=/mnt/models",
+                                              "--served-model-name={{.Name}}"],
+                                     "env": [{"name": "HF_HOME", "value": "/tmp/hf_home"}],
+                                     "ports": [{"containerPort": 8080, "protocol": "TCP"}]}]}}],
+    }
+
+
 def ensure_namespaces_and_config(kube, lab: Lab) -> None:
     """The operator's namespaces and the KServe ConfigMap, before the managers start (KServe exits
-    without its ConfigMap)."""
+    without its ConfigMap), and OpenShift AI's vLLM runtime Template."""
     for ns in (APPS_NS, KUEUE_NS):
         kube.create_if_absent({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     kube.apply(inferenceservice_config())
+    kube.apply(TEMPLATE_CRD)
+    kube.apply(vllm_cuda_runtime_template(), retry_not_found=60)
 
 
 def register_webhooks(kube, docs: list[dict]) -> None:

@@ -208,3 +208,31 @@ def test_node_wait_names_the_machines_launch_error(lab, custom, tmp_path, ec2, e
             if "-gpu-%s-" % itype.replace(".", "-") in ms["metadata"]["name"]:
                 custom.delete_namespaced_custom_object("machine.openshift.io", "v1beta1", "openshift-machine-api",
                                                        "machinesets", ms["metadata"]["name"])
+
+
+# -- defect 7: the ServingRuntime as OpenShift AI ships it ----------------------------------------
+
+def test_serving_runtime_takes_its_image_from_openshift_ais_template(lab, custom, scratch_ns, tmp_path):
+    tasks = """
+- name: Runtime
+  ansible.builtin.include_role:
+    name: private_ai.llm_serving.vllm_runtime
+"""
+
+    def runtime():
+        return custom.get_namespaced_custom_object("serving.kserve.io", "v1alpha1", scratch_ns,
+                                                   "servingruntimes", "vllm-cuda-runtime")
+
+    template = custom.get_namespaced_custom_object("template.openshift.io", "v1", "redhat-ods-applications",
+                                                   "templates", "vllm-cuda-runtime-template")
+    shipped = template["objects"][0]["spec"]["containers"][0]["image"]
+    run_play(lab, tmp_path, tasks, {"llm_serving_namespace": scratch_ns})
+    rt = runtime()
+    assert rt["spec"]["containers"][0]["image"] == shipped
+    assert rt["metadata"]["annotations"]["opendatahub.io/runtime-version"] == "v0.9.1.0"
+    # odh-model-controller's metrics dashboard reads it (kserve_metrics_dashboard_reconciler.go)
+    assert rt["spec"]["annotations"]["opendatahub.io/kserve-runtime"] == "vllm"
+    # a cluster without the Template: the collection's pinned OpenShift AI 3.0.0 image
+    run_play(lab, tmp_path, tasks, {"llm_serving_namespace": scratch_ns,
+                                    "llm_serving_vllm_runtime_template_namespace": scratch_ns})
+    assert runtime()["spec"]["containers"][0]["image"].startswith("registry.redhat.io/rhaiis/vllm-cuda-rhel9@sha256:ad756c01")
