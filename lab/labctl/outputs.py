@@ -80,19 +80,22 @@ def write_outputs(lab: Lab, deployer_token: str, infra: str, db: MariaDB) -> Non
 
 # The lab inventory's models and the published checkpoint each synthetic copy is made from (real
 # config.json and index total_size, tiny shards): the planner sees the real sizes, uploads stay fast.
+# Mistral's own repositories (Mistral-Small-24B-Instruct-2501, Devstral-Small-2505) hold both the
+# Hugging Face files and the Mistral-native ones (params.json, tekken.json,
+# consolidated.safetensors); the FP8-dynamic quantization only the Hugging Face ones.
 LAB_MODELS = {
-    "mistral-24b-bf16": "mistral-small-24b-bf16",
-    "mistral-24b-fp8": "mistral-small-24b-fp8",
-    "devstral-24b-bf16": "devstral-small-2505",
+    "mistral-24b-bf16": ("mistral-small-24b-bf16", True),
+    "mistral-24b-fp8": ("mistral-small-24b-fp8", False),
+    "devstral-24b-bf16": ("devstral-small-2505", True),
 }
 
 
 def ensure_models(lab: Lab) -> None:
     """Write the synthetic model directories under <state>/models (byte-identical on re-runs)."""
     maker = REPO / "tests" / "fixtures" / "make_synthetic_model.py"
-    for name, preset in LAB_MODELS.items():
+    for name, (preset, native) in LAB_MODELS.items():
         out = lab.state / "models" / name
         if (out / "config.json").exists():
             continue
-        subprocess.run([sys.executable, str(maker), "--preset", preset, "--out", str(out)],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, str(maker), "--preset", preset, "--out", str(out)]
+                       + (["--mistral-native"] if native else []), check=True, stdout=subprocess.DEVNULL)

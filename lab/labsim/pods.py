@@ -22,8 +22,11 @@ the simulator's loopback port.
 """
 
 import base64
+import fnmatch
 import hashlib
 import json
+import posixpath
+import re
 import threading
 import time
 
@@ -109,12 +112,12 @@ def run_storage_initializer(init, env_value):
         config=Config(retries={"max_attempts": 2}, connect_timeout=3, read_timeout=10,
                       request_checksum_calculation="when_required",
                       response_checksum_validation="when_required"))
-    count = size = 0
+    keys, size = [], 0
     try:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=path):
             for obj in page.get("Contents") or []:
                 if not obj["Key"].endswith("/"):
-                    count += 1
+                    keys.append(obj["Key"])
                     size += int(obj.get("Size") or 0)
     except ClientError as exc:
         err = exc.response.get("Error", {})
@@ -122,9 +125,37 @@ def run_storage_initializer(init, env_value):
                              "the ListObjects operation: %s" % (err.get("Code"), err.get("Message")))
     except BotoCoreError as exc:
         raise StorageFailure("botocore.exceptions.%s: %s" % (type(exc).__name__, exc))
-    if count == 0:
+    if not keys:
         raise StorageFailure("RuntimeError: Failed to fetch model. No model found in %s." % path)
-    return uri, count, size
+    # storage.py strips the path prefix: what /mnt/models holds
+    files = [re.sub("^" + re.escape(path) + "/?", "", k) for k in keys]
+    return uri, files, size
+
+
+def vllm_startup_error(args, files):
+    """What vLLM says when its flags do not match the files in /mnt/models (None: it loads).
+
+    vLLM's loaders: --load-format mistral reads consolidated*.safetensors, --config-format mistral
+    params.json, --tokenizer-mode mistral tekken.json or tokenizer.model.v*; the default (auto)
+    format reads config.json and the safetensors or .bin shards."""
+    names = [posixpath.basename(f) for f in files]
+
+    def has(*patterns):
+        return any(fnmatch.fnmatch(n, p) for n in names for p in patterns)
+
+    if flag(args, "load-format") == "mistral":
+        if not has("consolidated*.safetensors"):
+            return "RuntimeError: Cannot find any model weights with `/mnt/models`"
+    elif not has("*.safetensors", "*.bin"):
+        return "RuntimeError: Cannot find any model weights with `/mnt/models`"
+    if flag(args, "config-format") == "mistral":
+        if not has("params.json"):
+            return "FileNotFoundError: [Errno 2] No such file or directory: '/mnt/models/params.json'"
+    elif not has("config.json"):
+        return "OSError: /mnt/models does not appear to have a file named config.json."
+    if flag(args, "tokenizer-mode") == "mistral" and not has("tekken.json", "tokenizer.model.v*"):
+        return "FileNotFoundError: Found 0 files matching the pattern: tekken.json or tokenizer.model.v* in /mnt/models"
+    return None
 
 
 class PodRuntime(kube.Controller):
@@ -198,7 +229,7 @@ class PodRuntime(kube.Controller):
             return
         self._write(pod, st, phase="Pending", init_state={"running": {"startedAt": kube.now()}})
         try:
-            uri, count, size = run_storage_initializer(
+            uri, files, size = run_storage_initializer(
                 container(pod, INIT, init=True),
                 lambda e: self._env_value(pod["metadata"]["namespace"], e))
         except StorageFailure as exc:
@@ -212,10 +243,11 @@ class PodRuntime(kube.Controller):
             self._write(pod, st, phase="Pending", init_state={"terminated": st["failure"]})
             self.queue.add(key, 1.0)  # then CrashLoopBackOff until next_try
             return
-        self.log.info("pod %s: storage-initializer found %d objects (%d bytes) at %s", key, count,
+        self.log.info("pod %s: storage-initializer found %d objects (%d bytes) at %s", key, len(files),
                       size, uri)
         st["init_done"] = True
         st["uri"] = uri
+        st["files"] = files
         st["init_finished"] = kube.now()
         self._run_main(key, pod, st)
 
@@ -229,6 +261,10 @@ class PodRuntime(kube.Controller):
         if main is None:
             return
         args = [str(a) for a in main.get("args") or []]
+        failure = vllm_startup_error(args, st.get("files") or [])
+        if failure:
+            self._crash(key, pod, st, failure)
+            return
         prof = profile.compute(args, self.ctx.latency(), st.get("uri", ""))
         self._annotate(pod, prof)
         rec = self.sims.get(key)
@@ -236,12 +272,25 @@ class PodRuntime(kube.Controller):
             if st.get("sim_started"):
                 st["main_restarts"] += 1  # the simulator died: the kubelet restarts the container
             name = flag(args, "served-model-name") or pod["metadata"]["labels"].get(ISVC_LABEL)
-            rec = self.sims.start(key, name, prof)
+            extra = ["--enable-auto-tool-choice"] if "--enable-auto-tool-choice" in args else []
+            rec = self.sims.start(key, name, prof, extra)
             st["sim_started"] = kube.now()
         ready = self.sims.healthy(rec)
         self._write(pod, st, phase="Running", ready=ready)
         if not ready:
             self.queue.add(key, 0.2)
+
+    def _crash(self, key, pod, st, message):
+        """vLLM exits at start: the kubelet restarts it with back-off (CrashLoopBackOff)."""
+        now = time.monotonic()
+        if now >= st.get("main_next_try", 0):
+            st["main_restarts"] += 1
+            st["main_failure"] = {"exitCode": 1, "reason": "Error", "message": message + "\n",
+                                  "startedAt": kube.now(), "finishedAt": kube.now()}
+            st["main_next_try"] = now + min(BACKOFF_FIRST_S * 2 ** (st["main_restarts"] - 1), BACKOFF_MAX_S)
+            self.log.info("pod %s: vLLM failed to start: %s", key, message)
+        self._write(pod, st, phase="Running", ready=False)
+        self.queue.add(key, max(1.0, st["main_next_try"] - now))
 
     def _annotate(self, pod, prof):
         value = json.dumps(prof, sort_keys=True)
@@ -291,7 +340,12 @@ class PodRuntime(kube.Controller):
         for c in spec.get("containers") or []:
             entry = {"name": c["name"], "image": c.get("image", ""), "imageID": "",
                      "restartCount": st["main_restarts"] if c["name"] == MAIN else 0}
-            if phase == "Running":
+            if phase == "Running" and c["name"] == MAIN and st.get("main_failure") and not ready:
+                entry.update(ready=False, started=False, lastState={"terminated": st["main_failure"]},
+                             state={"waiting": {"reason": "CrashLoopBackOff", "message": (
+                                 "back-off %ds restarting failed container=%s" % (
+                                     min(BACKOFF_FIRST_S * 2 ** (st["main_restarts"] - 1), BACKOFF_MAX_S), MAIN))}})
+            elif phase == "Running":
                 entry.update(ready=ready, started=True,
                              state={"running": {"startedAt": st.get("sim_started") or now}})
             else:

@@ -230,6 +230,10 @@ class Handler(BaseHTTPRequestHandler):
             if chat:
                 if not isinstance(body.get("messages"), list) or not body["messages"]:
                     raise SimError(400, "messages must be a non-empty list.")
+                # vllm/entrypoints/openai/serving_chat.py: auto tool choice needs both flags
+                if body.get("tool_choice") == "auto" and not self.sim.opts.enable_auto_tool_choice:
+                    raise SimError(400, '"auto" tool choice requires --enable-auto-tool-choice and '
+                                        '--tool-call-parser to be set')
                 prompt = message_text(body["messages"])
             else:
                 prompt = body.get("prompt", "")
@@ -363,6 +367,8 @@ def parse_args(argv=None):
     p.add_argument("--failure-types", default="")
     p.add_argument("--startup-duration", type=float, default=0.0, help="seconds")
     p.add_argument("--mode", choices=("echo", "random"), default="random")
+    p.add_argument("--enable-auto-tool-choice", action="store_true")
+    p.add_argument("--tool-call-parser", default=None)
     p.add_argument("--seed", type=int, default=None)
     opts = p.parse_args(argv)
     opts.served_model_name = opts.served_model_name or opts.model

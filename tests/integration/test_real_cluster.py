@@ -12,6 +12,7 @@ has namespaced rights only in private-ai, which site.yml and Molecule own).
 import base64
 import json
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from isvc_lab import wait_for
 from isvc_lab import api_client, core, custom, gpu_pool, lab, s3  # noqa: F401 pylint: disable=unused-import
 from testing.labclient import scratch_bucket
 from testing.serving import (RUNTIME, create_isvc, get_isvc, isvc_manifest, isvc_ready, new_namespace,
-                             predictor_pods)
+                             predictor_pods, via_proxy)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
@@ -236,3 +239,85 @@ def test_serving_runtime_takes_its_image_from_openshift_ais_template(lab, custom
     run_play(lab, tmp_path, tasks, {"llm_serving_namespace": scratch_ns,
                                     "llm_serving_vllm_runtime_template_namespace": scratch_ns})
     assert runtime()["spec"]["containers"][0]["image"].startswith("registry.redhat.io/rhaiis/vllm-cuda-rhel9@sha256:ad756c01")
+
+
+# -- defects 8 and 10: the checkpoint decides the Mistral flags and what is uploaded ---------------
+
+def test_mistral_checkpoint_is_uploaded_once_and_served_with_tool_calls(lab, core, custom, scratch_ns, s3,
+                                                                        gpu_pool, tmp_path):
+    """Mistral's repositories hold the weights twice; only the set vLLM loads is uploaded (KServe's
+    storage initializer copies all of a model's path onto the node). The Mistral-native set runs
+    with Mistral's flags and tool calling, the Hugging Face-only FP8 checkpoint without."""
+    import make_synthetic_model as synth
+    native, hf = tmp_path / "native", tmp_path / "hf"
+    synth.main(["--preset", "devstral-small-2505", "--out", str(native), "--shard-mb", "0.01", "--mistral-native"])
+    synth.main(["--preset", "mistral-small-24b-fp8", "--out", str(hf), "--shard-mb", "0.01"])
+    bucket = "realcl-" + uuid.uuid4().hex[:8]
+    models = [{"name": name, "weights": {"source": "local", "local_dir": str(d), "path": "m/" + name},
+               "hardware": {"instance_type": itype, "gpus": gpus}, "vllm": {"max_model_len": 8192}}
+              for name, d, itype, gpus in (("devstral", native, "g6.12xlarge", 4), ("mistral-fp8", hf, "g6e.xlarge", 1))]
+    try:
+        run_play(lab, tmp_path, """
+- name: Plan
+  ansible.builtin.include_role:
+    name: private_ai.llm_serving.preflight
+- name: Upload
+  ansible.builtin.include_role:
+    name: private_ai.llm_serving.minio_models
+- name: Keep the plan
+  ansible.builtin.copy:
+    dest: "%s"
+    content: "{{ llm_serving_plan | to_json }}"
+""" % (tmp_path / "plan.json"), {"llm_serving_namespace": scratch_ns, "llm_serving_s3_bucket": bucket,
+                                  "llm_serving_models": models})
+        plan = json.loads((tmp_path / "plan.json").read_text())
+
+        def keys(prefix):
+            return sorted(o["Key"].rsplit("/", 1)[1] for o in
+                          s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []))
+
+        uploaded = keys("m/devstral/")
+        assert "consolidated.safetensors" in uploaded and "params.json" in uploaded and "tekken.json" in uploaded
+        assert not [k for k in uploaded if k.startswith("model-") or k == "model.safetensors.index.json"]
+        assert [k for k in keys("m/mistral-fp8/") if k.startswith("model-")]
+        assert plan["models"]["devstral"]["tool_calling"] is True
+        assert "--load-format=mistral" in plan["models"]["devstral"]["vllm_args"]
+        assert not any("mistral" in a for a in plan["models"]["mistral-fp8"]["vllm_args"])
+
+        # Served by the lab's KServe with the plan's args: the lab's vLLM checks flags against files.
+        custom.create_namespaced_custom_object("serving.kserve.io", "v1alpha1", scratch_ns, "servingruntimes",
+                                               RUNTIME)
+        for name in ("devstral", "mistral-fp8"):
+            create_isvc(custom, scratch_ns, isvc_manifest(name, gpu_pool, path="m/" + name,
+                                                          args=plan["models"][name]["vllm_args"]))
+        tool_request = {"max_tokens": 4, "tool_choice": "auto", "messages": [{"role": "user", "content": "ls"}],
+                        "tools": [{"type": "function", "function": {"name": "ls", "parameters": {}}}]}
+        for name, status in (("devstral", 200), ("mistral-fp8", 400)):
+            isvc = wait_for(lambda n=name: get_isvc(custom, scratch_ns, n), isvc_ready, 90, name + " Ready")
+            got, body = via_proxy(lab, isvc["status"]["url"] + "/v1/chat/completions", dict(tool_request, model=name))
+            assert got == status, body
+        assert json.loads(body)["message"] == ('"auto" tool choice requires --enable-auto-tool-choice and '
+                                               '--tool-call-parser to be set')
+    finally:
+        for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+            s3.delete_object(Bucket=bucket, Key=obj["Key"])
+        s3.delete_bucket(Bucket=bucket)
+
+
+def test_vllm_of_the_lab_refuses_flags_its_files_do_not_support(lab, core, custom, scratch_ns, bucket, gpu_pool):
+    """A mistral load format on a bucket path with only Hugging Face shards: vLLM exits, the pod
+    crash-loops, and the wait says so (the lab's pod runtime checks flags against files as vLLM's
+    loaders do)."""
+    from testing.serving import data_connection
+    core.create_namespaced_secret(scratch_ns, data_connection(lab, bucket))
+    custom.create_namespaced_custom_object("serving.kserve.io", "v1alpha1", scratch_ns, "servingruntimes", RUNTIME)
+    create_isvc(custom, scratch_ns, isvc_manifest("wrong", gpu_pool, args=[
+        "--dtype=bfloat16", "--load-format=mistral", "--max-model-len=4096"]))
+    import module_runner
+    out = module_runner.run("private_ai.llm_serving.inference_service_wait", {
+        "kubeconfig": lab["kubeconfig"], "namespace": scratch_ns, "names": ["wrong"], "timeout": 120}, timeout=180)
+    assert out["rc"] != 0
+    # from the pod, or from KServe's modelStatus when it reconciled first
+    assert out["msg"].startswith("1 of 1 InferenceServices failed terminally: InferenceService %s/wrong cannot "
+                                 "become ready: " % scratch_ns), out["msg"]
+    assert "RuntimeError: Cannot find any model weights with `/mnt/models`" in out["msg"]

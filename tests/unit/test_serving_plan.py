@@ -41,7 +41,7 @@ def dirs(tmp_path_factory):
     return out
 
 
-def model(name, local_dir, itype, tp, gpus=None, product=None, **vllm):
+def model(name, local_dir, itype, tp, gpus=None, product=None, path=None, weights_exclude=None, **vllm):
     hw = {"instance_type": itype}
     if gpus is not None:
         hw["gpus"] = gpus
@@ -49,7 +49,12 @@ def model(name, local_dir, itype, tp, gpus=None, product=None, **vllm):
         hw["gpu_product"] = product
     v = {"tensor_parallel_size": tp}
     v.update(vllm)
-    return {"name": name, "weights": {"source": "local", "local_dir": local_dir}, "hardware": hw, "vllm": v}
+    weights = {"source": "local", "local_dir": local_dir}
+    if path:
+        weights["path"] = path
+    if weights_exclude is not None:
+        weights["exclude"] = weights_exclude
+    return {"name": name, "weights": weights, "hardware": hw, "vllm": v}
 
 
 def triple_play(dirs):
@@ -250,24 +255,65 @@ def test_unused_gpus_on_a_packed_node_are_reported(dirs):
 # -- Mistral-native files ------------------------------------------------------------------------
 
 MISTRAL_ARGS = ["--tokenizer-mode", "mistral", "--config-format=mistral", "--load-format", "mistral"]
+MISTRAL_FORMAT = ["--tokenizer-mode=mistral", "--config-format=mistral", "--load-format=mistral"]
+MISTRAL_TOOLS = ["--tool-call-parser=mistral", "--enable-auto-tool-choice"]
 
 
-def test_mistral_format_flags_need_mistral_files(dirs):
-    plan, errors = build_plan([model("fp8", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192, extra_args=MISTRAL_ARGS)])[:2]
-    assert len(errors) == 3
-    assert any("--config-format mistral" in e and "params.json" in e for e in errors)
-    assert any("--load-format mistral" in e and "consolidated" in e for e in errors)
-    assert any("--tokenizer-mode mistral" in e and "tekken.json" in e for e in errors)
-
-
-def test_mistral_format_flags_pass_when_files_present(dirs):
-    plan, errors = build_plan([model("fp8", dirs["fp8-native"], "g6e.xlarge", 1, max_model_len=8192, extra_args=MISTRAL_ARGS)])[:2]
+def test_the_checkpoint_decides_the_mistral_flags_not_the_name(dirs):
+    """Mistral's model cards run vLLM with the mistral tokenizer, config and loader and mistral tool
+    calling; that needs Mistral's native files, which the Hugging Face-only FP8 checkpoint lacks."""
+    plan, errors = build_plan([
+        model("any-name", dirs["fp8-native"], "g6e.xlarge", 1, max_model_len=8192),
+        model("mistral-fp8", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192)])[:2]
     assert errors == []
-    e = plan["models"]["fp8"]
-    assert e["vllm_args"][-5:] == MISTRAL_ARGS
-    assert e["checkpoint"]["format"] == "mistral"
+    native, hf = plan["models"]["any-name"], plan["models"]["mistral-fp8"]
+    assert native["vllm_args"][-5:] == MISTRAL_FORMAT + MISTRAL_TOOLS and native["tool_calling"] is True
+    assert native["checkpoint"]["format"] == "mistral"
+    assert not any("mistral" in a for a in hf["vllm_args"]) and hf["tool_calling"] is False
+    assert hf["checkpoint"]["format"] == "huggingface"
     # The same weights exist twice in a Mistral repository; they are counted once.
-    assert e["checkpoint"]["weight_bytes"] == 24934150144
+    assert native["checkpoint"]["weight_bytes"] == 24934150144
+
+
+def test_only_the_set_vllm_loads_is_uploaded(dirs):
+    plan = build_plan([model("n", dirs["fp8-native"], "g6e.xlarge", 1, max_model_len=8192),
+                       model("h", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192),
+                       model("own", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192,
+                             weights_exclude=["*.md"])])[0]
+    assert plan["models"]["n"]["weights_exclude"] == ["model-*.safetensors", "model.safetensors.index.json",
+                                                      "pytorch_model*.bin"]
+    assert plan["models"]["h"]["weights_exclude"] == ["consolidated*.safetensors", "consolidated*.pth"]
+    assert plan["models"]["own"]["weights_exclude"] == ["*.md"]
+
+
+def test_format_and_tool_calling_fields(dirs):
+    errors = build_plan([model("fp8", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192, format="mistral")])[1]
+    assert errors == ["fp8: vllm.format is mistral but %s has no params.json, consolidated*.safetensors, tekken.json "
+                      "(or tokenizer.model.v*), so vLLM cannot load it that way; upload Mistral's native files next "
+                      "to the weights or set vllm.format auto." % dirs[FP8]]
+    plan, errors = build_plan([model("n", dirs["fp8-native"], "g6e.xlarge", 1, max_model_len=8192,
+                                     format="huggingface", tool_calling=False)])[:2]
+    assert errors == [] and not any("mistral" in a for a in plan["models"]["n"]["vllm_args"])
+    errors = build_plan([model("h", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192, tool_calling=True)])[1]
+    assert errors[0].startswith("h: vllm.tool_calling is true but the checkpoint runs in the Hugging Face format")
+    plan, errors = build_plan([model("h", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192, tool_calling=True,
+                                     extra_args=["--chat-template=/mnt/models/tool_chat_template.jinja"])])[:2]
+    assert errors == [] and plan["models"]["h"]["vllm_args"][-3:-1] == MISTRAL_TOOLS
+
+
+def test_mistral_flags_in_extra_args_point_at_the_fields(dirs):
+    errors = build_plan([model("fp8", dirs["fp8-native"], "g6e.xlarge", 1, max_model_len=8192,
+                               extra_args=MISTRAL_ARGS + ["--enable-auto-tool-choice"])])[1]
+    assert len(errors) == 4 and all("set that field instead" in e for e in errors)
+    assert any("--load-format, which the plan derives from vllm.format" in e for e in errors)
+
+
+def test_a_weights_path_that_prefixes_another_is_refused(dirs):
+    a = model("a", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192, path="mistral/fp8")
+    b = model("b", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192, path="mistral/fp8-dynamic")
+    errors = build_plan([a, b])[1]
+    assert any(e.startswith("a: weights.path models/mistral/fp8 is a prefix of b's models/mistral/fp8-dynamic")
+               for e in errors)
 
 
 # -- weights and config reading ------------------------------------------------------------------

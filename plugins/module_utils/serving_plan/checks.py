@@ -157,7 +157,6 @@ class ModelPlanner(object):
 
     # -- checks ---------------------------------------------------------------------------
     def _check_extra_args(self, pairs):
-        flags = dict(pairs)
         for flag, value in pairs:
             if flag in ("--quantization", "-q") and self.shape.quant_method:
                 self.errors.append("%s: extra_args sets %s %s but the checkpoint in %s is already quantized (%s "
@@ -166,20 +165,44 @@ class ModelPlanner(object):
             elif flag in vllm_flags.PLANNED_FLAGS:
                 self.errors.append("%s: extra_args sets %s, which the plan derives from %s; set that field instead."
                                    % (self.name, flag, vllm_flags.PLANNED_FLAGS[flag]))
+            elif flag in vllm_flags.FORMAT_FLAGS:
+                self.errors.append("%s: extra_args sets %s, which the plan derives from %s and the checkpoint's "
+                                   "files; set that field instead." % (self.name, flag, vllm_flags.FORMAT_FLAGS[flag]))
             elif flag in vllm_flags.RUNTIME_FLAGS:
                 self.errors.append("%s: extra_args sets %s, which the ServingRuntime sets for every model; remove it."
                                    % (self.name, flag))
+
+    def _decide_format(self):
+        """(mistral format, tool calling) from vllm.format/tool_calling and the checkpoint's files.
+
+        Mistral's loaders need params.json, consolidated*.safetensors and its tokenizer (tekken.json)
+        side by side; with them, that is how Mistral's model cards run vLLM, tool calls included
+        (the mistral tokenizer needs no chat template for them). A Hugging Face-only checkpoint
+        (the FP8 quantizations) runs in the Hugging Face format, without tool calling unless a
+        chat template is given."""
+        vl = self.m["vllm"]
         present = self.ckpt.mistral_files
-        for flag, (key, files) in sorted(vllm_flags.MISTRAL_FLAGS.items()):
-            if flags.get(flag) == "mistral" and not present[key]:
-                self.errors.append("%s: extra_args has %s mistral but %s has no %s, so vLLM cannot load it that way; "
-                                   "upload Mistral's native files next to the weights or drop the flag."
-                                   % (self.name, flag, self.ckpt.location, files))
-        if self.ckpt.config.get("_from_params_json") and flags.get("--config-format") != "mistral":
-            self.errors.append("%s: %s has Mistral's params.json but no config.json; add --config-format mistral "
-                               "--load-format mistral --tokenizer-mode mistral to vllm.extra_args or upload the "
-                               "Hugging Face files." % (self.name, self.ckpt.location))
-        return flags.get("--load-format") == "mistral"
+        native = all(present.values())
+        missing = [files for key, files in (("params", "params.json"), ("weights", "consolidated*.safetensors"),
+                                            ("tokenizer", "tekken.json (or tokenizer.model.v*)"))
+                   if not present[key]]
+        fmt = vl["format"]
+        if fmt == "mistral" and not native:
+            self.errors.append("%s: vllm.format is mistral but %s has no %s, so vLLM cannot load it that way; "
+                               "upload Mistral's native files next to the weights or set vllm.format auto."
+                               % (self.name, self.ckpt.location, ", ".join(missing)))
+        mistral = fmt == "mistral" or (fmt == "auto" and native)
+        if self.ckpt.config.get("_from_params_json") and not mistral:
+            self.errors.append("%s: %s has Mistral's params.json but no config.json; set vllm.format mistral (with "
+                               "consolidated*.safetensors and tekken.json there) or upload the Hugging Face files."
+                               % (self.name, self.ckpt.location))
+        tools = vl["tool_calling"]
+        chat_template = "--chat-template" in dict(vllm_flags.parse(vl["extra_args"]))
+        if tools is True and not mistral and not chat_template:
+            self.errors.append("%s: vllm.tool_calling is true but the checkpoint runs in the Hugging Face format, "
+                               "whose tokenizer needs a tool-aware chat template; add --chat-template to "
+                               "vllm.extra_args or use the Mistral-native files." % self.name)
+        return mistral, (tools is True) or (tools == "auto" and mistral)
 
     def _check_quantization(self, cc, product):
         quant = self.m["vllm"]["quantization"]
@@ -235,7 +258,8 @@ class ModelPlanner(object):
             return None
         self.dtype = memory.served_dtype(vl["dtype"], self.shape.torch_dtype)
         pairs = vllm_flags.parse(vl["extra_args"])
-        mistral_load = self._check_extra_args(pairs)
+        self._check_extra_args(pairs)
+        mistral_load, tool_calling = self._decide_format()
         self.quantization = self._check_quantization(cc, product)
         if self.dtype == "bfloat16" and cc < BF16_MIN_CC:
             self.errors.append("%s: bfloat16 needs compute capability %.1f or more but %s has %.1f; set vllm.dtype "
@@ -286,7 +310,10 @@ class ModelPlanner(object):
             "kv_cache_dtype": kv_dtype,
             "quantization": self.quantization,
             "vllm_args": vllm_flags.build(self.dtype, tp, pp, max_len, self.util, kv_dtype, self.quantization,
-                                          vl["extra_args"]),
+                                          vl["extra_args"], mistral_load, tool_calling),
+            "tool_calling": tool_calling,
+            "weights_exclude": (m["weights"]["exclude"] if m["weights"]["exclude"] is not None
+                                else vllm_flags.EXCLUDE["mistral" if mistral_load else "huggingface"]),
             "checkpoint": {
                 "location": self.ckpt.location,
                 "weight_bytes": int(self.weight_bytes),

@@ -17,6 +17,8 @@ DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 DTYPES = ("auto", "bfloat16", "float16")
 KV_CACHE_DTYPES = ("auto", "fp8", "fp8_e4m3", "fp8_e5m2")
 SOURCES = ("local", "s3")
+FORMATS = ("auto", "mistral", "huggingface")
+TOOL_CALLING = ("auto", True, False)
 
 
 def _section(model, key):
@@ -42,6 +44,9 @@ def normalize(model, default_bucket="models"):
     vllm.setdefault("max_model_len", None)
     vllm.setdefault("quantization", None)
     vllm["extra_args"] = [str(a) for a in (vllm.get("extra_args") or [])]
+    vllm["format"] = vllm.get("format") or "auto"
+    vllm.setdefault("tool_calling", "auto")
+    weights.setdefault("exclude", None)
     if hardware.get("gpus") is None:
         hardware["gpus"] = vllm["tensor_parallel_size"]
     m["replicas"] = 1 if m.get("replicas") is None else m["replicas"]
@@ -118,6 +123,14 @@ def validate(models, catalog, s3_ready):
         mml = vl["max_model_len"]
         if mml is not None and not _is_int(mml, 1):
             errors.append("%s: vllm.max_model_len must be a positive integer, got %r." % (label, mml))
+        if vl["format"] not in FORMATS:
+            errors.append("%s: vllm.format %r is not one of %s." % (label, vl["format"], ", ".join(FORMATS)))
+        if vl["tool_calling"] not in TOOL_CALLING:
+            errors.append("%s: vllm.tool_calling must be auto, true or false, got %r." % (label, vl["tool_calling"]))
+        exclude = wt.get("exclude")
+        if exclude is not None and (not isinstance(exclude, list) or not all(isinstance(x, str) for x in exclude)):
+            errors.append("%s: weights.exclude must be a list of file name patterns (globs), got %r."
+                          % (label, exclude))
         if wt["source"] not in SOURCES:
             errors.append("%s: weights.source %r is not one of local, s3." % (label, wt["source"]))
         elif wt["source"] == "local":
@@ -129,4 +142,29 @@ def validate(models, catalog, s3_ready):
                               % (label, wt["local_dir"]))
         elif s3_ready is not None:
             errors.append("%s: weights.source is s3 but the bucket cannot be read: %s" % (label, s3_ready))
+    errors.extend(_prefix_conflicts(models))
+    return errors
+
+
+def _prefix_conflicts(models):
+    """KServe's storage initializer lists a model's objects with its path as a plain prefix
+    (kserve python/kserve/kserve/storage/storage.py _download_s3): a path that is a prefix of
+    another model's (models/m and models/m-fp8) would download both into one pod."""
+    errors = []
+    located = [(m.get("name"), (m.get("weights") or {}).get("bucket"), (m.get("weights") or {}).get("path") or "")
+               for m in models if isinstance(m.get("weights"), dict)]
+    for name, bucket, path in located:
+        for other, obucket, opath in located:
+            if other == name or bucket != obucket:
+                continue
+            if path == opath:
+                if name < other:
+                    errors.append("%s and %s: weights.path %s/%s is the same for both: the second upload would "
+                                  "overwrite the first's weights; give each model a path of its own."
+                                  % (name, other, bucket, path))
+            elif opath.startswith(path):
+                errors.append("%s: weights.path %s/%s is a prefix of %s's %s/%s, and KServe's storage initializer "
+                              "downloads every object under a model's path as a prefix, so %s's pod would get %s's "
+                              "weights too; rename one (e.g. %s/%s)."
+                              % (name, bucket, path, other, bucket, opath, name, other, path.rstrip("/"), "weights"))
     return errors

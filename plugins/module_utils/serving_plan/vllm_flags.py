@@ -20,13 +20,26 @@ PLANNED_FLAGS = {
     "--quantization": "vllm.quantization",
     "-q": "vllm.quantization",
 }
+# Flags the plan derives from vllm.format and vllm.tool_calling and the checkpoint's files.
+FORMAT_FLAGS = {
+    "--tokenizer-mode": "vllm.format",
+    "--config-format": "vllm.format",
+    "--load-format": "vllm.format",
+    "--tool-call-parser": "vllm.tool_calling",
+    "--enable-auto-tool-choice": "vllm.tool_calling",
+}
 # The ServingRuntime sets these for every model.
 RUNTIME_FLAGS = ("--model", "--port", "--served-model-name")
-# Mistral-native loading and the files each one needs.
-MISTRAL_FLAGS = {
-    "--tokenizer-mode": ("tokenizer", "tekken.json (or tokenizer.model.v*)"),
-    "--config-format": ("params", "params.json"),
-    "--load-format": ("weights", "consolidated*.safetensors"),
+# Mistral's model cards: `vllm serve ... --tokenizer_mode mistral --config_format mistral
+# --load_format mistral --tool-call-parser mistral --enable-auto-tool-choice`.
+MISTRAL_FORMAT = ["--tokenizer-mode=mistral", "--config-format=mistral", "--load-format=mistral"]
+MISTRAL_TOOLS = ["--tool-call-parser=mistral", "--enable-auto-tool-choice"]
+# What vLLM does not load in each format, left out of the upload: Mistral's repositories hold the
+# weights twice (model-*.safetensors for transformers, consolidated.safetensors for the mistral
+# loader), and KServe's storage initializer copies everything under the path onto the node.
+EXCLUDE = {
+    "mistral": ["model-*.safetensors", "model.safetensors.index.json", "pytorch_model*.bin"],
+    "huggingface": ["consolidated*.safetensors", "consolidated*.pth"],
 }
 
 
@@ -48,7 +61,8 @@ def parse(args):
     return pairs
 
 
-def build(dtype, tp, pp, max_model_len, util, kv_cache_dtype, quantization, extra_args):
+def build(dtype, tp, pp, max_model_len, util, kv_cache_dtype, quantization, extra_args,
+          mistral_format=False, tool_calling=False):
     """The ordered vLLM argument list of one model (``--flag=value`` form)."""
     args = ["--dtype=%s" % dtype, "--tensor-parallel-size=%d" % tp]
     if pp > 1:
@@ -59,4 +73,8 @@ def build(dtype, tp, pp, max_model_len, util, kv_cache_dtype, quantization, extr
         args.append("--kv-cache-dtype=%s" % kv_cache_dtype)
     if quantization:
         args.append("--quantization=%s" % quantization)
+    if mistral_format:
+        args.extend(MISTRAL_FORMAT)
+    if tool_calling:
+        args.extend(MISTRAL_TOOLS)
     return args + list(extra_args)
