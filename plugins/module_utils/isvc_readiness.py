@@ -33,6 +33,7 @@ STORAGE_INITIALIZER = "storage-initializer"
 STUCK_WAITING = ("CrashLoopBackOff", "CreateContainerConfigError", "InvalidImageName",
                  "ErrImageNeverPull")
 
+
 def deployment_name(name):
     """The predictor Deployment KServe creates for an InferenceService in raw mode."""
     return name + "-predictor"

@@ -142,8 +142,6 @@ def _api_message(exc):
         return exc.reason
 
 
-
-
 class Stream(object):
     """LIST then WATCH one resource, forever, until stopped or past the deadline.
 

@@ -85,11 +85,25 @@ def desired_cluster_queue(name, existing, plan_quota, default_flavor="default-fl
             "name": default_flavor, "resources": [{"name": r, "nominalQuota": base.get(r, 0)}
                                                   for r in ("cpu", "memory")]}]}]
     # A plan flavor the queue lacks joins a group covering all it needs (Kueue tries a group's
-    # flavors in order: with no GPU quota on the first, GPU pods move on to it).
+    # flavors in order: with no GPU quota on the first, GPU pods move on to it, and their cpu and
+    # memory are charged to the GPU flavor, whose nodes bring them). OpenShift AI's group covering
+    # cpu and memory alone is extended with the GPU resource (0 for its flavors) to that end,
+    # which keeps its quota for the other workloads of the queue.
     placed = set(f["name"] for g in groups for f in g.get("flavors") or [])
     for flavor in sorted(f for f in (plan_quota or {}) if f not in placed):
-        needs = set(plan_quota[flavor])
-        group = next((g for g in groups if needs <= set(g.get("coveredResources") or [])), None)
+        needs = list(plan_quota[flavor])
+        group = next((g for g in groups if set(needs) <= set(g.get("coveredResources") or [])), None)
+        if group is None:
+            covered_elsewhere = set(r for g in groups for r in g.get("coveredResources") or [])
+            for g in groups:
+                covered = g.get("coveredResources") or []
+                extra = [r for r in sorted(needs) if r not in covered]
+                if set(covered) <= set(needs) and covered and not set(extra) & covered_elsewhere:
+                    g["coveredResources"] = list(covered) + extra
+                    for f in g.get("flavors") or []:
+                        f["resources"] = list(f.get("resources") or []) + [{"name": r, "nominalQuota": 0} for r in extra]
+                    group = g
+                    break
         if group is not None:
             group["flavors"].append({"name": flavor, "resources": [
                 {"name": r, "nominalQuota": 0} for r in group["coveredResources"]]})

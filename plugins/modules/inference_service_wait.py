@@ -27,7 +27,7 @@ description:
     the Deployment's, not the InferenceService's, and C(Ready) stays C(True) during a rolling
     update, so neither alone says that a changed spec is served. An unchanged spec is ready at
     once."
-  - With O(fail_fast), the module fails as soon as the current spec can never become ready:
+  - With O(fail_fast), the module fails as soon as the current spec can never become ready -
     KServe's C(InvalidSpec); a model load failure KServe recorded for it; predictor pods the
     ReplicaSet cannot create (the Deployment's C(ReplicaFailure), for example KServe's pod webhook
     refusing a data connection without a storage type); a pod whose storage initializer failed
@@ -274,9 +274,8 @@ def main():
         module.exit_json(**result)
 
     diag = Diagnostics(transport, p["namespace"])
-    diagnostics = [diag.collect(n, outcome["objects"].get(n), outcome["deployments"].get(n),
-                               outcome["pods"].get(n)) for n in outcome["targets"]
-                   if n not in outcome["ready_at"]]
+    diagnostics = [diag.collect(n, outcome["objects"].get(n), outcome["deployments"].get(n), outcome["pods"].get(n))
+                   for n in outcome["targets"] if n not in outcome["ready_at"]]
     if not outcome["targets"]:
         msg = ("No InferenceService in namespace %s matches label selector %r (waited %.0f s)."
                % (p["namespace"], p["label_selector"], outcome["elapsed"]))

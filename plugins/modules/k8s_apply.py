@@ -50,7 +50,7 @@ options:
   dry_run_new:
     description:
       - In check mode, whether an object that does not exist yet is sent to the API server as a
-        dry run. With V(false) it is shown as it would be applied, not validated by the server:
+        dry run. With V(false) it is shown as it would be applied, not validated by the server,
         for objects whose admission needs objects the same run creates first (OpenShift AI's
         webhook refuses an InferenceService whose data connection Secret does not exist). Objects
         that exist are always dry-run. Without check mode this option does nothing.

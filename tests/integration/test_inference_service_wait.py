@@ -260,8 +260,8 @@ def test_missing_weights_fail_fast_with_the_storage_initializers_message(lab, cu
     assert "RuntimeError: Failed to fetch model. No model found in m/absent." in out["msg"]
 
 
-def test_data_connection_without_storage_type_fails_fast_naming_the_webhook(lab, core, custom, serving_ns,
-                                                                             gpu_pool, weights):
+def test_data_connection_without_storage_type_fails_fast_naming_the_webhook(
+        lab, core, custom, serving_ns, gpu_pool, weights):
     """KServe's pod webhook refuses the pods; only the Deployment's ReplicaFailure says so."""
     ns = serving_ns
     core.create_namespaced_secret(ns, data_connection(lab, weights, name="untyped", connection_type=False))

@@ -70,8 +70,7 @@ def bucket(s3):
 
 # -- defect 1: the data connection Secret ----------------------------------------------------------
 
-def test_data_connection_secret_gives_predictor_pods(lab, core, custom, scratch_ns, bucket, gpu_pool,
-                                                      tmp_path):
+def test_data_connection_secret_gives_predictor_pods(lab, core, custom, scratch_ns, bucket, gpu_pool, tmp_path):
     """minio_models writes the data connection as odh-dashboard does, so odh-model-controller's
     storage-config entry has type s3 and KServe's pod webhook creates the predictor pod
     (odh-model-controller internal/controller/core/secret_controller.go; kserve
@@ -112,7 +111,8 @@ def rhoai_queue(custom):
 
 def test_gpu_quota_on_a_queue_made_before_the_gpu_nodes(lab, custom, scratch_ns, rhoai_queue, tmp_path):
     """Kueue's webhook refuses a resource covered by two groups (pkg/webhooks/clusterqueue_webhook.go):
-    the GPU quota needs a group of its own, the GPU pods' cpu and memory the existing group."""
+    the cpu/memory group is extended with the GPU and the GPU flavor joins it, so GPU pods are
+    charged to it and the workers' quota stays for the queue's other workloads."""
     plan = {"quota": {"nvidia-gpu-flavor": {"nvidia.com/gpu": 9, "cpu": 18, "memory": "144Gi"}}}
     tasks = """
 - name: Quota
@@ -125,8 +125,9 @@ def test_gpu_quota_on_a_queue_made_before_the_gpu_nodes(lab, custom, scratch_ns,
     cq = custom.get_cluster_custom_object("kueue.x-k8s.io", "v1beta1", "clusterqueues", rhoai_queue)
     groups = [(g["coveredResources"], [(f["name"], {r["name"]: str(r["nominalQuota"]) for r in f["resources"]})
                                        for f in g["flavors"]]) for g in cq["spec"]["resourceGroups"]]
-    assert groups == [(["cpu", "memory"], [("default-flavor", {"cpu": "18", "memory": "144Gi"})]),
-                      (["nvidia.com/gpu"], [("nvidia-gpu-flavor", {"nvidia.com/gpu": "9"})])]
+    assert groups == [(["cpu", "memory", "nvidia.com/gpu"], [
+        ("default-flavor", {"cpu": "12", "memory": "48Gi", "nvidia.com/gpu": "0"}),
+        ("nvidia-gpu-flavor", {"cpu": "18", "memory": "144Gi", "nvidia.com/gpu": "9"})])]
     again = run_play(lab, tmp_path, tasks, extra)
     assert "changed=0" in again.stdout.splitlines()[-2] or " changed=0 " in again.stdout
 
@@ -196,9 +197,10 @@ def test_node_wait_names_the_machines_launch_error(lab, custom, tmp_path, ec2, e
 - name: GPU MachineSets
   ansible.builtin.include_role:
     name: private_ai.llm_serving.gpu_machinesets
-""", {"llm_serving_plan": {"nodes": {itype: 1}, "models": {"m": {"instance_type": itype,
-                                                                "gpu_product": "NVIDIA-L40S"}}},
-      "llm_serving_gpu_machinesets_wait_timeout": 6, "llm_serving_gpu_machinesets_wait_delay": 1}, check=False)
+""", {"llm_serving_plan": {"nodes": {itype: 1},
+                               "models": {"m": {"instance_type": itype, "gpu_product": "NVIDIA-L40S"}}},
+       "llm_serving_gpu_machinesets_wait_timeout": 6, "llm_serving_gpu_machinesets_wait_delay": 1},
+            check=False)
         text = " ".join((out.stdout + out.stderr).split())
         assert out.returncode != 0
         print("\n" + text[text.find("GPU nodes not ready"):][:700])
@@ -268,8 +270,8 @@ def test_mistral_checkpoint_is_uploaded_once_and_served_with_tool_calls(lab, cor
   ansible.builtin.copy:
     dest: "%s"
     content: "{{ llm_serving_plan | to_json }}"
-""" % (tmp_path / "plan.json"), {"llm_serving_namespace": scratch_ns, "llm_serving_s3_bucket": bucket,
-                                  "llm_serving_models": models})
+""" % (tmp_path / "plan.json"),
+                 {"llm_serving_namespace": scratch_ns, "llm_serving_s3_bucket": bucket, "llm_serving_models": models})
         plan = json.loads((tmp_path / "plan.json").read_text())
 
         def keys(prefix):

@@ -53,19 +53,18 @@ def isvc(ready="True", generation=1, observed=1, model_status=None, labels=None,
 
 def deployment(args=None, labels=None, resources=None, generation=1, observed=1, replicas=1,
                updated=1, total=1, available=1, strategy="Recreate", conditions=()):
+    template_labels = dict(labels if labels is not None else LABELS,
+                           **{"serving.kserve.io/inferenceservice": "m", "component": "predictor"})
+    container = {"name": "kserve-container",
+                 "args": ["--port=8080", "--model=/mnt/models", "--served-model-name=m"] + list(args or ARGS),
+                 "resources": resources or copy.deepcopy(RESOURCES)}
+    pod_spec = {"nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-L4"},
+                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                "containers": [container]}
     return {"metadata": {"name": "m-predictor", "generation": generation,
                          "labels": {"serving.kserve.io/inferenceservice": "m"}},
             "spec": {"replicas": replicas, "strategy": {"type": strategy},
-                     "template": {"metadata": {"labels": dict(
-                         labels if labels is not None else LABELS,
-                         **{"serving.kserve.io/inferenceservice": "m", "component": "predictor"})},
-                                  "spec": {"nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-L4"},
-                                           "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists",
-                                                            "effect": "NoSchedule"}],
-                                           "containers": [{"name": "kserve-container",
-                                                           "args": ["--port=8080", "--model=/mnt/models",
-                                                                    "--served-model-name=m"] + list(args or ARGS),
-                                                           "resources": resources or copy.deepcopy(RESOURCES)}]}}},
+                     "template": {"metadata": {"labels": template_labels}, "spec": pod_spec}},
             "status": {"observedGeneration": observed, "replicas": total, "updatedReplicas": updated,
                        "readyReplicas": available, "availableReplicas": available,
                        "conditions": list(conditions)}}

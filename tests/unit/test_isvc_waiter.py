@@ -101,8 +101,6 @@ class Transport:
         self.closed += 1
 
 
-
-
 # -- Stream: one resource, deterministic ---------------------------------------------------------
 
 def stream(transport, clock, timeout=60):
@@ -133,7 +131,7 @@ def test_gone_relists_and_resumes():
     st.run()
     assert t.watch_rvs[:2] == ["10", "31"]
     assert st.stats["relists"] == 1 and t.stats["list_requests"] == 2
-    assert [e for e, _ in seen].count("SYNC") == 2
+    assert [e for e, dummy in seen].count("SYNC") == 2
 
 
 def test_http_410_on_watch_request_relists():

@@ -34,15 +34,22 @@ def rhoai_default(gpu=None, cpu="12", memory="46Gi"):
 def test_gpu_quota_added_to_a_queue_installed_before_the_gpu_nodes():
     cq = desired_cluster_queue("default", rhoai_default(), PLAN)
     groups = cq["spec"]["resourceGroups"]
+    # GPU pods are charged to the GPU flavor (cpu and memory included); the workers' quota stays
+    # for the queue's CPU workloads.
     assert groups == [
-        {"coveredResources": ["cpu", "memory"], "flavors": [{"name": "default-flavor", "resources": [
-            {"name": "cpu", "nominalQuota": 18}, {"name": "memory", "nominalQuota": "144Gi"}]}]},
-        {"coveredResources": ["nvidia.com/gpu"], "flavors": [{"name": "nvidia-gpu-flavor", "resources": [
-            {"name": "nvidia.com/gpu", "nominalQuota": 9}]}]}]
+        {"coveredResources": ["cpu", "memory", "nvidia.com/gpu"], "flavors": [
+            {"name": "default-flavor", "resources": [{"name": "cpu", "nominalQuota": "12"},
+                                                     {"name": "memory", "nominalQuota": "46Gi"},
+                                                     {"name": "nvidia.com/gpu", "nominalQuota": 0}]},
+            {"name": "nvidia-gpu-flavor", "resources": [{"name": "cpu", "nominalQuota": 18},
+                                                        {"name": "memory", "nominalQuota": "144Gi"},
+                                                        {"name": "nvidia.com/gpu", "nominalQuota": 9}]}]}]
     assert validate_resource_groups(cq["spec"]) == []
     # RHOAI's namespace selector is kept
     assert cq["spec"]["namespaceSelector"] == {"matchLabels": {"kueue.openshift.io/managed": "true"}}
     assert shortfall(cq["spec"], PLAN) == []
+    # idempotent: the computed queue computes to itself
+    assert desired_cluster_queue("default", cq, PLAN) == cq
 
 
 def test_what_the_previous_layout_did_is_refused():
@@ -67,11 +74,14 @@ def test_existing_gpu_group_is_raised_never_lowered():
     assert big["spec"]["resourceGroups"][1]["flavors"][0]["resources"][0]["nominalQuota"] == 16
 
 
-def test_new_queue_gets_the_openshift_ai_layout():
+def test_new_queue_gets_one_group_with_the_gpu_flavor_after_the_default():
     cq = desired_cluster_queue("default", None, PLAN, default_flavor_quota={"cpu": "16", "memory": "64Gi"})
-    assert [g["coveredResources"] for g in cq["spec"]["resourceGroups"]] == [["cpu", "memory"], ["nvidia.com/gpu"]]
-    assert cq["spec"]["resourceGroups"][0]["flavors"][0]["resources"] == [
-        {"name": "cpu", "nominalQuota": 18}, {"name": "memory", "nominalQuota": "144Gi"}]
+    (group,) = cq["spec"]["resourceGroups"]
+    assert group["coveredResources"] == ["cpu", "memory", "nvidia.com/gpu"]
+    assert [f["name"] for f in group["flavors"]] == ["default-flavor", "nvidia-gpu-flavor"]
+    assert group["flavors"][0]["resources"] == [{"name": "cpu", "nominalQuota": "16"},
+                                                {"name": "memory", "nominalQuota": "64Gi"},
+                                                {"name": "nvidia.com/gpu", "nominalQuota": 0}]
     assert cq["spec"]["namespaceSelector"] == {}
     assert validate_resource_groups(cq["spec"]) == []
 
