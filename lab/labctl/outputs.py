@@ -70,7 +70,7 @@ def write_outputs(lab: Lab, deployer_token: str, infra: str, db: MariaDB) -> Non
         "llm_serving_inference_services_proxy": f"http://127.0.0.1:{lab.ports['proxy']}",
         "llm_serving_inference_services_ca_path": str(state / "ca.crt"),
     }
-    header = "# Written by `make lab-up` (lab/labctl.py): connection facts only, no secrets.\n---\n"
+    header = "# Written by `make lab-up` (lab/labctl): connection facts only, no secrets.\n---\n"
     write_private(inv, header + yaml.safe_dump(connection, sort_keys=False, width=200), 0o644)
 
 
