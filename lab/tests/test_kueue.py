@@ -138,8 +138,13 @@ def test_managed_namespace_without_queue_label(custom, core, serving_ns, gpu_poo
     assert 'is set but empty' in err.value.body
 
 
-def test_openshift_ai_default_queue_has_no_gpu_group_before_gpu_nodes(custom):
-    """The lab installs OpenShift AI before any GPU node, as the collection's flow has it."""
+def test_openshift_ai_default_queue_is_made_from_the_workers(custom):
+    """The lab installs OpenShift AI before any GPU node, as the collection's flow has it: the
+    operator's ClusterQueue `default` has default-flavor with the three workers' allocatable cpu
+    and memory (kept when the collection adds its GPU flavor) and no GPU flavor of its own."""
     cq = custom.get_cluster_custom_object(*KUEUE, "clusterqueues", "default")
     assert cq["metadata"]["annotations"]["opendatahub.io/managed"] == "false"
-    assert [g["coveredResources"] for g in cq["spec"]["resourceGroups"]][0] == ["cpu", "memory"]
+    first = cq["spec"]["resourceGroups"][0]
+    default = first["flavors"][0]
+    assert default["name"] == "default-flavor" and first["coveredResources"][:2] == ["cpu", "memory"]
+    assert {r["name"]: str(r["nominalQuota"]) for r in default["resources"]}["cpu"] == "12"

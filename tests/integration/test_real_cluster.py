@@ -193,14 +193,14 @@ def test_node_wait_names_the_machines_launch_error(lab, custom, tmp_path, ec2, e
     capacity = Path(lab["state_dir"]) / "aws-capacity.json"
     capacity.write_text(json.dumps({itype: ec2}))
     try:
+        extra = {"llm_serving_plan": {"nodes": {itype: 1},
+                                      "models": {"m": {"instance_type": itype, "gpu_product": "NVIDIA-L40S"}}},
+                 "llm_serving_gpu_machinesets_wait_timeout": 6, "llm_serving_gpu_machinesets_wait_delay": 1}
         out = run_play(lab, tmp_path, """
 - name: GPU MachineSets
   ansible.builtin.include_role:
     name: private_ai.llm_serving.gpu_machinesets
-""", {"llm_serving_plan": {"nodes": {itype: 1},
-                               "models": {"m": {"instance_type": itype, "gpu_product": "NVIDIA-L40S"}}},
-       "llm_serving_gpu_machinesets_wait_timeout": 6, "llm_serving_gpu_machinesets_wait_delay": 1},
-            check=False)
+""", extra, check=False)
         text = " ".join((out.stdout + out.stderr).split())
         assert out.returncode != 0
         print("\n" + text[text.find("GPU nodes not ready"):][:700])
@@ -270,8 +270,8 @@ def test_mistral_checkpoint_is_uploaded_once_and_served_with_tool_calls(lab, cor
   ansible.builtin.copy:
     dest: "%s"
     content: "{{ llm_serving_plan | to_json }}"
-""" % (tmp_path / "plan.json"),
-                 {"llm_serving_namespace": scratch_ns, "llm_serving_s3_bucket": bucket, "llm_serving_models": models})
+""" % (tmp_path / "plan.json"), dict(llm_serving_namespace=scratch_ns, llm_serving_s3_bucket=bucket,
+                                     llm_serving_models=models))
         plan = json.loads((tmp_path / "plan.json").read_text())
 
         def keys(prefix):
