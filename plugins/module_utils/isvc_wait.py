@@ -135,6 +135,14 @@ class KubeTransport(object):
             self._resp = None
 
 
+def backoff(attempt, remaining, rng, sleep):
+    """Sleep the jittered exponential back-off of retry `attempt` (0, 1, ...), within the deadline."""
+    delay = rng.uniform(0.5, 1.0) * min(BACKOFF_MAX, BACKOFF_FIRST * (2 ** attempt))
+    delay = min(delay, max(remaining, 0))
+    if delay > 0:
+        sleep(delay)
+
+
 def _api_message(exc):
     try:
         return json.loads(exc.body).get("message") or exc.reason
@@ -169,10 +177,7 @@ class Stream(object):
         return self.deadline - self.clock()
 
     def backoff(self, attempt):
-        delay = self.rng.uniform(0.5, 1.0) * min(BACKOFF_MAX, BACKOFF_FIRST * (2 ** attempt))
-        delay = min(delay, max(self.remaining(), 0))
-        if delay > 0:
-            self.sleep(delay)
+        backoff(attempt, self.remaining(), self.rng, self.sleep)
 
     def relist(self):
         data = self.transport.list(self.path, timeout=max(min(self.remaining(), 60), 1),
@@ -294,10 +299,7 @@ class Waiter(object):
         return self.deadline - self.clock()
 
     def backoff(self, attempt):
-        delay = self.rng.uniform(0.5, 1.0) * min(BACKOFF_MAX, BACKOFF_FIRST * (2 ** attempt))
-        delay = min(delay, max(self.remaining(), 0))
-        if delay > 0:
-            self.sleep(delay)
+        backoff(attempt, self.remaining(), self.rng, self.sleep)
 
     def _owner(self, kind, obj):
         """The InferenceService a Deployment or pod belongs to (its KServe label)."""

@@ -60,6 +60,20 @@ class FakeAPI:
             def log_message(self, *a):
                 pass
 
+            def reply(self, code, obj):
+                body = json.dumps(obj).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def open_stream(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+
             def do_GET(self):
                 url = urlparse(self.path)
                 q = {k: v[0] for k, v in parse_qs(url.query).items()}
@@ -67,50 +81,25 @@ class FakeAPI:
                 discovery = {"/version": {"major": "1", "minor": "35", "gitVersion": "v1.35.4"},
                              "/api": {"kind": "APIVersions", "versions": ["v1"]},
                              "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}}
+                watch = q.get("watch", "").lower() == "true"
                 if url.path in discovery:  # kubernetes.core's client discovers when it is created
-                    body = json.dumps(discovery[url.path]).encode()
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
+                    self.reply(200, discovery[url.path])
                     return
                 if url.path in OWNED:
-                    if q.get("watch", "").lower() != "true":
-                        items = getattr(api, OWNED[url.path])
-                        body = json.dumps({"items": items, "metadata": {"resourceVersion": "5"}}).encode()
-                        self.send_response(200)
-                        self.send_header("Content-Type", "application/json")
-                        self.send_header("Content-Length", str(len(body)))
-                        self.end_headers()
-                        self.wfile.write(body)
+                    if not watch:
+                        self.reply(200, {"items": getattr(api, OWNED[url.path]), "metadata": {"resourceVersion": "5"}})
                         return
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Transfer-Encoding", "chunked")
-                    self.end_headers()
+                    self.open_stream()
                     api.closed.wait(60)  # an open watch on which nothing happens
                     self.close_connection = True
                     return
                 if url.path != PATH:
-                    body = json.dumps({"kind": "Status", "code": 404, "message": "not found"}).encode()
-                    self.send_response(404)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
+                    self.reply(404, {"kind": "Status", "code": 404, "message": "not found"})
                     return
-                if q.get("watch", "").lower() != "true":
-                    body = json.dumps({"items": api.items, "metadata": {"resourceVersion": str(api.rv)}}).encode()
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
+                if not watch:
+                    self.reply(200, {"items": api.items, "metadata": {"resourceVersion": str(api.rv)}})
                     return
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Transfer-Encoding", "chunked")
-                self.end_headers()
+                self.open_stream()
                 while True:
                     ev = api.events.get()
                     if ev == "drop":
