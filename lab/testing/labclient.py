@@ -73,30 +73,6 @@ def s3_client(facts):
 
 
 @contextlib.contextmanager
-def zero_gpu_cluster_queue(custom, prefix):
-    """A private ResourceFlavor and ClusterQueue (named ``prefix`` + a random suffix) with CPU and
-    memory but 0 GPUs of nominal quota: whatever asks for a GPU waits for Kueue admission."""
-    group, version = "kueue.x-k8s.io", "v1beta1"
-    name = prefix + uuid.uuid4().hex[:8]
-    custom.create_cluster_custom_object(group, version, "resourceflavors", {
-        "apiVersion": "%s/%s" % (group, version), "kind": "ResourceFlavor",
-        "metadata": {"name": name}})
-    custom.create_cluster_custom_object(group, version, "clusterqueues", {
-        "apiVersion": "%s/%s" % (group, version), "kind": "ClusterQueue",
-        "metadata": {"name": name},
-        "spec": {"namespaceSelector": {}, "resourceGroups": [{
-            "coveredResources": ["cpu", "memory", "nvidia.com/gpu"],
-            "flavors": [{"name": name, "resources": [
-                {"name": "cpu", "nominalQuota": 64}, {"name": "memory", "nominalQuota": "256Gi"},
-                {"name": "nvidia.com/gpu", "nominalQuota": 0}]}]}]}})
-    try:
-        yield name
-    finally:
-        custom.delete_cluster_custom_object(group, version, "clusterqueues", name)
-        custom.delete_cluster_custom_object(group, version, "resourceflavors", name)
-
-
-@contextlib.contextmanager
 def scratch_bucket(s3, prefix, objects):
     """A new bucket `<prefix>-<random>` holding objects ({key: bytes}); emptied and deleted after."""
     bucket = "%s-%s" % (prefix, uuid.uuid4().hex[:8])
