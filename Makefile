@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 COLLECTION_LINK := .ansible/collections/ansible_collections/private_ai/llm_serving
 SETUP_STAMP := $(VENV)/.setup-$(shell sha256sum requirements-dev.txt | cut -c1-16)
-INVENTORY ?= inventories/lab
+PROFILE ?= triple_play
+INVENTORY ?= inventories/$(PROFILE) -i inventories/lab
 
 .PHONY: help setup demo site test lint sanity units changelog build clean
 
@@ -21,10 +22,10 @@ $(SETUP_STAMP): requirements-dev.txt
 $(COLLECTION_LINK):
 	@mkdir -p $(dir $@) && ln -sfn ../../../.. $@
 
-demo: setup lab-build lab-up  ## build and start the lab, then run site.yml against it
+demo: setup lab-build lab-up  ## build and start the lab, then run site.yml with PROFILE (triple_play) on it
 	. .lab/env && $(VENV)/bin/ansible-playbook site.yml -i $(INVENTORY)
 
-site: setup  ## run site.yml against INVENTORY (default: the lab)
+site: setup  ## run site.yml against INVENTORY (default: PROFILE on the lab)
 	$(VENV)/bin/ansible-playbook site.yml -i $(INVENTORY)
 
 test: setup lab-build  ## everything CI runs: lint, sanity, unit, lab, integration and molecule tests

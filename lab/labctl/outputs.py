@@ -3,18 +3,22 @@ file, and the synthetic model directories."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
-from .base import DEPLOYER_NS, DEPLOYER_SA, REGION, REPO, Lab, inventory_file, write_private
+from .base import DEPLOYER_NS, DEPLOYER_SA, REGION, REPO, Lab, inventory_file, log, write_private
 from .cluster import deployer_namespaces
 from .components import MariaDB
 from .pki import kubeconfig
+
 
 def write_outputs(lab: Lab, deployer_token: str, infra: str, db: MariaDB) -> None:
     state = lab.state
@@ -78,24 +82,57 @@ def write_outputs(lab: Lab, deployer_token: str, infra: str, db: MariaDB) -> Non
 # Commands
 
 
-# The lab inventory's models and the published checkpoint each synthetic copy is made from (real
-# config.json and index total_size, tiny shards): the planner sees the real sizes, uploads stay fast.
-# Mistral's own repositories (Mistral-Small-24B-Instruct-2501, Devstral-Small-2505) hold both the
-# Hugging Face files and the Mistral-native ones (params.json, tekken.json,
-# consolidated.safetensors); the FP8-dynamic quantization only the Hugging Face ones.
-LAB_MODELS = {
-    "mistral-24b-bf16": ("mistral-small-24b-bf16", True),
-    "mistral-24b-fp8": ("mistral-small-24b-fp8", False),
-    "devstral-24b-bf16": ("devstral-small-2505", True),
-}
+# Every profile runs on the lab (`-i inventories/<profile> -i inventories/lab`): the lab inventory
+# sets llm_serving_models_root to <state>/models, and `up` writes there a synthetic copy of each
+# checkpoint a profile reads from `{{ llm_serving_models_root }}/<checkpoint>`, made from the
+# fixture of the same name (tests/fixtures/checkpoints/<checkpoint>: the real config.json, the real
+# total size, the formats it is published in; tiny shards).
+MODELS_ROOT = re.compile(r"^\{\{\s*llm_serving_models_root\s*\}\}/([^/]+)/?$")
+SYNTH = REPO / "tests" / "fixtures" / "make_synthetic_model.py"
+FIXTURES = REPO / "tests" / "fixtures" / "checkpoints"
+
+
+def profile_checkpoints() -> dict[str, list[str]]:
+    """{checkpoint directory: ["<profile>/<model>", ...]} of every profile inventory's local weights
+    under llm_serving_models_root."""
+    out: dict[str, list[str]] = {}
+    for inv in sorted((REPO / "inventories").iterdir()):
+        if inv.name == "lab" or not (inv / "group_vars").is_dir():
+            continue
+        for path in sorted((inv / "group_vars").rglob("*.yml")):
+            data = yaml.safe_load(path.read_text()) or {}
+            for model in data.get("llm_serving_models") or []:
+                weights = model.get("weights") or {}
+                match = MODELS_ROOT.match(str(weights.get("local_dir") or ""))
+                if weights.get("source", "local") == "local" and match:
+                    out.setdefault(match.group(1), []).append(f"{inv.name}/{model.get('name')}")
+    return out
+
+
+def _fixture_digest(name: str) -> str:
+    h = hashlib.sha256(SYNTH.read_bytes())
+    for f in sorted((FIXTURES / name).iterdir()):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
 
 
 def ensure_models(lab: Lab) -> None:
-    """Write the synthetic model directories under <state>/models (byte-identical on re-runs)."""
-    maker = REPO / "tests" / "fixtures" / "make_synthetic_model.py"
-    for name, (preset, native) in LAB_MODELS.items():
-        out = lab.state / "models" / name
-        if (out / "config.json").exists():
+    """Write the synthetic checkpoints of every profile under <state>/models, again only when the
+    fixture or the generator changed (the output is byte-identical for the same inputs)."""
+    root = lab.state / "models"
+    stamps = lab.state / "models.stamps"
+    stamps.mkdir(parents=True, exist_ok=True)
+    for name, users in profile_checkpoints().items():
+        if not (FIXTURES / name / "checkpoint.json").is_file():
+            log(f"warning: no synthetic checkpoint for {name} (used by {', '.join(users)}): add "
+                f"tests/fixtures/checkpoints/{name}/ with its config.json and checkpoint.json")
             continue
-        subprocess.run([sys.executable, str(maker), "--preset", preset, "--out", str(out)]
-                       + (["--mistral-native"] if native else []), check=True, stdout=subprocess.DEVNULL)
+        digest = _fixture_digest(name)
+        stamp = stamps / name
+        if stamp.is_file() and stamp.read_text() == digest and (root / name / "config.json").is_file():
+            continue
+        if (root / name).is_dir():
+            shutil.rmtree(root / name)
+        subprocess.run([sys.executable, str(SYNTH), "--checkpoint", name, "--out", str(root / name)],
+                       check=True, stdout=subprocess.DEVNULL)
+        stamp.write_text(digest)

@@ -3,8 +3,8 @@
 """Bad input to site.yml against the running lab: each case fails in the preflight with one sentence
 that names the field, and nothing on the cluster or in S3 changed.
 
-Runs `ansible-playbook site.yml -i inventories/lab` with the lab inventory's models list altered
-through an extra-vars file. Skips when the lab is not running (`make lab-up`).
+Runs `ansible-playbook site.yml -i inventories/triple_play -i inventories/lab` with the profile's
+models list altered through an extra-vars file. Skips when the lab is not running (`make lab-up`).
 """
 
 import copy
@@ -23,6 +23,8 @@ from isvc_lab import kube_api_client, lab_facts, s3_client
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook") if (REPO / ".venv" / "bin").exists() else "ansible-playbook"
+PROFILE = "triple_play"
+INVENTORY = ["-i", "inventories/%s" % PROFILE, "-i", "inventories/lab"]
 
 # (group, version, kind, namespaced) of everything site.yml writes.
 KINDS = [
@@ -59,8 +61,8 @@ def s3(lab):
     return s3_client(lab)
 
 
-NAMESPACE = "private-ai"  # inventories/lab: llm_serving_namespace
-BUCKET = "models"  # inventories/lab: llm_serving_s3_bucket
+NAMESPACE = "private-ai"  # inventories/triple_play: llm_serving_namespace
+BUCKET = "models"  # inventories/triple_play: llm_serving_s3_bucket
 QUEUE_OBJECTS = {"ClusterQueue": {"default"}, "ResourceFlavor": {"default-flavor", "nvidia-gpu-flavor"}}
 
 
@@ -105,7 +107,7 @@ def snapshot(dyn, s3, infra):
 
 
 def lab_models():
-    data = yaml.safe_load((REPO / "inventories" / "lab" / "group_vars" / "all" / "models.yml").read_text())
+    data = yaml.safe_load((REPO / "inventories" / PROFILE / "group_vars" / "all" / "models.yml").read_text())
     return data["llm_serving_models"]
 
 
@@ -113,7 +115,7 @@ def run_site(tmp_path, extra, env=None):
     path = tmp_path / "extra.json"
     path.write_text(json.dumps(extra))
     proc = subprocess.run(
-        [PLAYBOOK, "site.yml", "-i", "inventories/lab", "-e", "@%s" % path],
+        [PLAYBOOK, "site.yml"] + INVENTORY + ["-e", "@%s" % path],
         cwd=REPO, capture_output=True, text=True, timeout=600, env=env or os.environ.copy(), check=False)
     return proc.returncode, proc.stdout + proc.stderr
 
@@ -148,6 +150,10 @@ def _duplicate_name(models):
     return {"llm_serving_models": models}
 
 
+def _no_models(models):
+    return {"llm_serving_models": []}
+
+
 def _missing_s3_credentials(models):
     return {"llm_serving_models": models, "llm_serving_s3_access_key": "", "llm_serving_s3_secret_key": ""}
 
@@ -157,7 +163,8 @@ CASES = {
     "invalid-name": (_invalid_name, r"\bname\b.*Mistral_24B\.bf16|Mistral_24B\.bf16.*\bname\b"),
     "tp-larger-than-gpus": (_tp_too_large, r"tensor_parallel_size"),
     "unknown-instance-type": (_unknown_instance_type, r"instance_type.*g9\.mega|g9\.mega.*instance_type"),
-    "duplicate-name": (_duplicate_name, r"(?i)duplicate.*%s|%s.*duplicate" % ("mistral-24b-bf16", "mistral-24b-bf16")),
+    "duplicate-name": (_duplicate_name, r"(?i)duplicate.*%s|%s.*duplicate" % ("mistral-3-bf16", "mistral-3-bf16")),
+    "no-models": (_no_models, r"llm_serving_models is empty: give a profile inventory"),
     "missing-s3-credentials": (_missing_s3_credentials, r"(?i)(access_key|secret_key|credential)"),
 }
 
@@ -191,7 +198,7 @@ def test_bad_input_output_has_no_secret(lab, tmp_path):
     extra = _tp_too_large(copy.deepcopy(lab_models()))
     path = tmp_path / "extra.json"
     path.write_text(json.dumps(extra))
-    proc = subprocess.run([PLAYBOOK, "site.yml", "-i", "inventories/lab", "-e", "@%s" % path, "-vvv"],
+    proc = subprocess.run([PLAYBOOK, "site.yml"] + INVENTORY + ["-e", "@%s" % path, "-vvv"],
                           cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
@@ -222,7 +229,7 @@ def run_role(tmp_path, role, extra, tasks_from="main.yml", check=False):
     play.write_text(ROLE_PLAY % (role, tasks_from))
     path = tmp_path / "extra.json"
     path.write_text(json.dumps(extra))
-    cmd = [PLAYBOOK, str(play), "-i", "inventories/lab", "-e", "@%s" % path] + (["--check", "--diff"] if check else [])
+    cmd = [PLAYBOOK, str(play)] + INVENTORY + ["-e", "@%s" % path] + (["--check", "--diff"] if check else [])
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     return proc.returncode, proc.stdout + proc.stderr
 

@@ -252,8 +252,8 @@ def test_mistral_checkpoint_is_uploaded_once_and_served_with_tool_calls(lab, cor
     with Mistral's flags and tool calling, the Hugging Face-only FP8 checkpoint without."""
     import make_synthetic_model as synth
     native, hf = tmp_path / "native", tmp_path / "hf"
-    synth.main(["--preset", "devstral-small-2505", "--out", str(native), "--shard-mb", "0.01", "--mistral-native"])
-    synth.main(["--preset", "mistral-small-24b-fp8", "--out", str(hf), "--shard-mb", "0.01"])
+    synth.main(["--checkpoint", "Devstral-Small-2505", "--out", str(native), "--shard-mb", "0.01"])
+    synth.main(["--checkpoint", "Mistral-Small-24B-Instruct-2501-FP8-dynamic", "--out", str(hf), "--shard-mb", "0.01"])
     bucket = "realcl-" + uuid.uuid4().hex[:8]
     models = [{"name": name, "weights": {"source": "local", "local_dir": str(d), "path": "m/" + name},
                "hardware": {"instance_type": itype, "gpus": gpus}, "vllm": {"max_model_len": 8192}}

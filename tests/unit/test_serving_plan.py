@@ -26,7 +26,7 @@ _spec = importlib.util.spec_from_file_location("make_synthetic_model", ROOT / "t
 synth = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(synth)
 
-BF16, FP8, DEVSTRAL = "mistral-small-24b-bf16", "mistral-small-24b-fp8", "devstral-small-2505"
+BF16, FP8, DEVSTRAL = "Mistral-Small-24B-Instruct-2501", "Mistral-Small-24B-Instruct-2501-FP8-dynamic", "Devstral-Small-2505"
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +35,9 @@ def dirs(tmp_path_factory):
     out = {}
     for preset in (BF16, FP8, DEVSTRAL):
         out[preset] = str(base / preset)
-        synth.main(["--preset", preset, "--out", out[preset], "--shard-mb", "0.01", "--shards", "2"])
+        synth.main(["--checkpoint", preset, "--out", out[preset], "--shard-mb", "0.01", "--shards", "2", "--hf-only"])
     out["fp8-native"] = str(base / "fp8-native")
-    synth.main(["--preset", FP8, "--out", out["fp8-native"], "--shard-mb", "0.01", "--shards", "2", "--mistral-native"])
+    synth.main(["--checkpoint", FP8, "--out", out["fp8-native"], "--shard-mb", "0.01", "--shards", "2", "--mistral-native"])
     return out
 
 
@@ -58,11 +58,31 @@ def model(name, local_dir, itype, tp, gpus=None, product=None, path=None, weight
 
 
 def triple_play(dirs):
+    """A triple_play-like list on Hugging Face-only copies of the checkpoints (no Mistral flags)."""
     return [
         model("mistral-24b-bf16", dirs[BF16], "g6.12xlarge", 4, 4, "NVIDIA-L4", dtype="bfloat16", max_model_len=16384),
         model("mistral-24b-fp8", dirs[FP8], "g6e.xlarge", 1, 1, "NVIDIA-L40S", max_model_len=16384, kv_cache_dtype="fp8"),
         model("devstral-24b-bf16", dirs[DEVSTRAL], "g6.12xlarge", 4, 4, dtype="bfloat16", max_model_len=32768),
     ]
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """Every checkpoint fixture as published (both formats where Mistral publishes both): the
+    directory llm_serving_models_root points to."""
+    root = tmp_path_factory.mktemp("published")
+    for name in synth.checkpoints():
+        synth.main(["--checkpoint", name, "--out", str(root / name), "--shard-mb", "0.01", "--shards", "2"])
+    return root
+
+
+def profile(name, root):
+    """The shipped profile's models list as Ansible would render it with llm_serving_models_root."""
+    import yaml
+    models = yaml.safe_load((ROOT / "inventories" / name / "group_vars" / "all" / "models.yml").read_text())
+    for m in models["llm_serving_models"]:
+        m["weights"]["local_dir"] = m["weights"]["local_dir"].replace("{{ llm_serving_models_root }}", str(root))
+    return models["llm_serving_models"]
 
 
 def seed_fp8_on_one_l4(dirs, **vllm):
@@ -108,6 +128,72 @@ def test_triple_play_plans_cleanly_with_nodes_quota_and_cost(dirs):
     lines = table(plan)
     assert any(line.startswith("mistral-24b-fp8") and "g6e.xlarge" in line for line in lines)
     assert "nodes: g6.12xlarge x2, g6e.xlarge x1" in lines
+
+
+MISTRAL_FLAGS = ["--tokenizer-mode=mistral", "--config-format=mistral", "--load-format=mistral",
+                 "--tool-call-parser=mistral", "--enable-auto-tool-choice"]
+
+
+def test_triple_play_profile_plans_the_documents_names(published):
+    """inventories/triple_play on the checkpoints as published: the document's three names, nine
+    GPUs, Mistral's own format where Mistral publishes it, no --quantization on the FP8 one."""
+    plan, errors, warnings = build_plan(profile("triple_play", published))
+    assert (errors, warnings) == ([], [])
+    assert list(plan["models"]) == ["mistral-3-bf16", "mistral-3-fp8", "devstral-2-bf16"]
+    assert plan["nodes"] == {"g6.12xlarge": 2, "g6e.xlarge": 1} and plan["gpus_total"] == 9
+    assert plan["hourly_cost_total"] == pytest.approx(11.0642)
+    m = plan["models"]
+    assert m["mistral-3-bf16"]["vllm_args"] == ["--dtype=bfloat16", "--tensor-parallel-size=4", "--max-model-len=32768",
+                                                "--gpu-memory-utilization=0.9"] + MISTRAL_FLAGS
+    assert m["devstral-2-bf16"]["vllm_args"] == m["mistral-3-bf16"]["vllm_args"]
+    assert m["mistral-3-fp8"]["vllm_args"] == ["--dtype=bfloat16", "--tensor-parallel-size=1", "--max-model-len=32768",
+                                               "--gpu-memory-utilization=0.9", "--kv-cache-dtype=fp8"]
+    assert m["mistral-3-fp8"]["checkpoint"]["quant_method"] == "compressed-tensors"
+    # Devstral Small 1.1 declares 128K; the document asks for 32K.
+    assert m["devstral-2-bf16"]["checkpoint"]["max_position_embeddings"] == 131072
+
+
+def test_fp8_showcase_profile_plans_the_documents_names(published):
+    plan, errors, warnings = build_plan(profile("fp8_showcase", published))
+    assert (errors, warnings) == ([], [])
+    assert list(plan["models"]) == ["mistral-24b-full", "mistral-24b-fp8"]
+    assert plan["nodes"] == {"g6.12xlarge": 1, "g6e.xlarge": 1} and plan["gpus_total"] == 5
+    assert plan["hourly_cost_total"] == pytest.approx(6.4626)
+    fp8 = plan["models"]["mistral-24b-fp8"]
+    assert [a for a in fp8["vllm_args"] if a.startswith(("--quantization", "--kv-cache-dtype"))] == ["--kv-cache-dtype=fp8"]
+
+
+def test_the_profiles_share_each_checkpoint_path_and_registry_version(published):
+    """The same checkpoint goes to the same bucket path and is the same registered version in both
+    profiles: the second profile uploads nothing and registers nothing new."""
+    seen = {}
+    for name in ("triple_play", "fp8_showcase"):
+        for m in profile(name, published):
+            key = m["weights"]["local_dir"]
+            this = (m["weights"]["path"], m["registry"]["model_name"], m["registry"]["version"],
+                    m["registry"]["description"], m["registry"]["owner"])
+            assert seen.setdefault(key, this) == this, (name, m["name"])
+
+
+def test_multimodal_mistral_checkpoint_reads_the_language_model_from_text_config(published):
+    """Mistral Small 3.1/3.2 (Mistral3ForConditionalGeneration) keep the language model under
+    text_config: 128K context, 40 layers of 8 KV heads."""
+    d = str(published / "Mistral-Small-3.1-24B-Instruct-2503")
+    plan, errors = build_plan([model("m31", d, "g6.12xlarge", 4, 4, max_model_len=131072)])[:2]
+    assert errors == []
+    assert plan["models"]["m31"]["checkpoint"]["max_position_embeddings"] == 131072
+    errors = build_plan([model("m31", d, "g6.12xlarge", 4, 4, max_model_len=262144)])[1]
+    assert "vllm.max_model_len 262144 is more than the model's max_position_embeddings 131072" in errors[0]
+
+
+def test_every_profile_checkpoint_has_a_fixture():
+    """`make lab-up` writes a synthetic copy of each checkpoint a profile names, from its fixture."""
+    sys.path.insert(0, str(ROOT / "lab"))
+    from labctl.outputs import profile_checkpoints
+    used = profile_checkpoints()
+    assert set(used) == {"Mistral-Small-24B-Instruct-2501", "Mistral-Small-24B-Instruct-2501-FP8-dynamic",
+                         "Devstral-Small-2507"}
+    assert set(used) <= set(synth.checkpoints())
 
 
 def test_fp8_showcase_costs_less_than_triple_play(dirs):
@@ -454,7 +540,7 @@ def test_shipped_catalog_matches_node_reported_memory():
 # -- memory model and packing ------------------------------------------------------------------------
 
 def test_kv_cache_bytes_per_token_follow_the_config():
-    cfg = json.loads((ROOT / "tests/unit/fixtures/configs/Mistral-Small-24B-Instruct-2501/config.json").read_text())
+    cfg = json.loads((ROOT / "tests/fixtures/checkpoints/Mistral-Small-24B-Instruct-2501/config.json").read_text())
     shape = memory.ModelShape(cfg)
     # 2 (K,V) x 40 layers x 8 KV heads x 128 x 2 bytes
     assert memory.kv_bytes_per_token(shape, 1, 1, "auto", "bfloat16") == 163840
@@ -473,7 +559,7 @@ def test_first_fit_decreasing_packs_replicas_onto_nodes():
 def test_synthetic_model_is_deterministic_and_valid(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for d in (a, b):
-        synth.main(["--preset", FP8, "--out", str(d), "--shard-mb", "0.05", "--mistral-native"])
+        synth.main(["--checkpoint", FP8, "--out", str(d), "--shard-mb", "0.05", "--mistral-native"])
     for name in os.listdir(a):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     raw = (a / "model-00001-of-00006.safetensors").read_bytes()

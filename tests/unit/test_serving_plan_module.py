@@ -26,25 +26,25 @@ pytestmark = pytest.mark.skipif(not os.path.exists(PLAYBOOK), reason="needs the 
 def dirs(tmp_path_factory):
     base = tmp_path_factory.mktemp("models")
     out = {}
-    for preset in ("mistral-small-24b-bf16", "mistral-small-24b-fp8", "devstral-small-2505"):
+    for preset in ("Mistral-Small-24B-Instruct-2501", "Mistral-Small-24B-Instruct-2501-FP8-dynamic", "Devstral-Small-2505"):
         out[preset] = str(base / preset)
-        synth.main(["--preset", preset, "--out", out[preset], "--shard-mb", "0.01", "--shards", "2"])
+        synth.main(["--checkpoint", preset, "--out", out[preset], "--shard-mb", "0.01", "--shards", "2", "--hf-only"])
     return out
 
 
 def models(dirs):
     return [
         {"name": "mistral-24b-bf16", "display_name": "Mistral Small 24B (BF16, TP=4)",
-         "weights": {"source": "local", "local_dir": dirs["mistral-small-24b-bf16"], "path": "mistral-small-24b/bf16"},
+         "weights": {"source": "local", "local_dir": dirs["Mistral-Small-24B-Instruct-2501"], "path": "mistral-small-24b/bf16"},
          "hardware": {"instance_type": "g6.12xlarge", "gpu_product": "NVIDIA-L4", "gpus": 4}, "replicas": 1,
          "vllm": {"tensor_parallel_size": 4, "dtype": "bfloat16", "max_model_len": 16384, "kv_cache_dtype": "auto",
                   "gpu_memory_utilization": 0.9, "quantization": None, "extra_args": []},
          "registry": {"model_name": "Mistral-Small-24B-Instruct-2501", "version": "2501-bf16"},
          "smoke_test": {"prompt": "Say hello.", "max_tokens": 32, "expect": None}},
-        {"name": "mistral-24b-fp8", "weights": {"source": "local", "local_dir": dirs["mistral-small-24b-fp8"]},
+        {"name": "mistral-24b-fp8", "weights": {"source": "local", "local_dir": dirs["Mistral-Small-24B-Instruct-2501-FP8-dynamic"]},
          "hardware": {"instance_type": "g6e.xlarge", "gpus": 1},
          "vllm": {"tensor_parallel_size": 1, "max_model_len": 16384, "kv_cache_dtype": "fp8"}},
-        {"name": "devstral-24b-bf16", "weights": {"source": "local", "local_dir": dirs["devstral-small-2505"]},
+        {"name": "devstral-24b-bf16", "weights": {"source": "local", "local_dir": dirs["Devstral-Small-2505"]},
          "hardware": {"instance_type": "g6.12xlarge", "gpus": 4},
          "vllm": {"tensor_parallel_size": 4, "dtype": "bfloat16", "max_model_len": 32768}},
     ]
@@ -65,7 +65,7 @@ def run(tmp_path, play, *extra, env=None):
 
 
 def test_module_explains_the_seed_layout_in_check_mode_without_leaking_secrets(tmp_path, dirs):
-    seed = {"name": "mistral-24b-fp8", "weights": {"source": "local", "local_dir": dirs["mistral-small-24b-fp8"]},
+    seed = {"name": "mistral-24b-fp8", "weights": {"source": "local", "local_dir": dirs["Mistral-Small-24B-Instruct-2501-FP8-dynamic"]},
             "hardware": {"instance_type": "g6.4xlarge", "gpu_product": "NVIDIA-L4", "gpus": 1},
             "vllm": {"tensor_parallel_size": 1, "max_model_len": 8192, "quantization": "fp8", "kv_cache_dtype": "fp8"}}
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
