@@ -23,6 +23,7 @@ not offer ({"g6e.2xlarge": 0, "g6.48xlarge": "unsupported"}); absent means unlim
 
 import calendar
 import json
+import math
 import os
 import random
 import string
@@ -176,10 +177,12 @@ class MachineAPIController(kube.Controller):
         for _ in range(want - len(live)):
             live.append(self._create_machine(ms))
             exp["create"][live[-1]["metadata"]["name"]] = time.monotonic() + 10
-        while len(live) > want:
-            gone = live.pop()  # newest first, as the default delete policy
-            self._delete_machine(gone)
-            exp["delete"][gone["metadata"]["name"]] = time.monotonic() + 10
+        if len(live) > want:
+            doomed = machines_to_delete(ms, live, len(live) - want)
+            live = [m for m in live if m not in doomed]
+            for gone in doomed:
+                self._delete_machine(gone)
+                exp["delete"][gone["metadata"]["name"]] = time.monotonic() + 10
         delay = None
         for m in live:
             d = self._advance(m)
@@ -374,6 +377,37 @@ class MachineAPIController(kube.Controller):
             meta = ms["metadata"]
             self.custom.patch_namespaced_custom_object_status(
                 GROUP, VERSION, meta["namespace"], "machinesets", meta["name"], {"status": status})
+
+
+# machine-api-operator pkg/controller/machineset/delete_policy.go: which Machines a scale-down
+# deletes. Annotated and failed Machines go first under every policy, then (Random, the default)
+# Machines without a node; ties are broken here newest first, where upstream's sort leaves them
+# in no particular order.
+DELETE_ANNOTATIONS = ("machine.openshift.io/delete-machine", "machine.openshift.io/cluster-api-delete-machine")
+
+
+def _delete_priority(policy, m):
+    meta, status = m["metadata"], m.get("status") or {}
+    marked = any((meta.get("annotations") or {}).get(a) for a in DELETE_ANNOTATIONS)
+    failed = bool(status.get("errorReason") or status.get("errorMessage"))
+    if policy in ("Oldest", "Newest"):
+        if marked or failed:
+            return 100.0
+        age = _age(meta.get("creationTimestamp"))
+        oldest = 50.0 * (1.0 - math.exp(-age / 8640000.0))
+        return oldest if policy == "Oldest" else 100.0 - oldest
+    if marked or failed:
+        return 50.0
+    if not status.get("nodeRef"):
+        return 40.0
+    return 20.0
+
+
+def machines_to_delete(ms, machines, count):
+    policy = (ms.get("spec") or {}).get("deletePolicy") or "Random"
+    ranked = sorted(machines, key=lambda m: m["metadata"].get("creationTimestamp", ""), reverse=True)
+    ranked.sort(key=lambda m: _delete_priority(policy, m), reverse=True)  # stable: newest first among equals
+    return ranked[:count]
 
 
 def _rank(phase):

@@ -1,5 +1,6 @@
 """Machine API simulator against the running lab: MachineSet replicas -> Machines -> GPU Nodes."""
 
+import time
 import uuid
 
 from testing.labclient import wait_for
@@ -69,3 +70,41 @@ def test_machineset_scale_up_and_down(custom, core):
     finally:
         custom.delete_namespaced_custom_object(*MAPI, MACHINE_NS, "machinesets", name)
         wait_for(lambda: pool_nodes(core, pool), lambda ns: not ns, 30, "cleanup of %s" % name)
+
+
+def test_scale_down_deletes_the_machine_marked_for_deletion(custom, core):
+    """machine-api-operator pkg/controller/machineset/delete_policy.go: a Machine annotated
+    machine.openshift.io/delete-machine goes first when its MachineSet scales down (the teardown
+    playbook marks the idle ones); without it the lab deletes the newest."""
+    pool = "m" + uuid.uuid4().hex[:6]
+    name = "labtest-%s-g6-xlarge" % pool
+    clone_machineset(custom, "g6.xlarge", name, pool, 0)
+
+    def machines():
+        items = custom.list_namespaced_custom_object(
+            *MAPI, MACHINE_NS, "machines",
+            label_selector="machine.openshift.io/cluster-api-machineset=%s" % name)["items"]
+        return sorted((m for m in items if not m["metadata"].get("deletionTimestamp")),
+                      key=lambda m: m["metadata"]["creationTimestamp"] + m["metadata"]["name"])
+
+    try:
+        for n in (1, 2, 3):  # one at a time: distinct creation timestamps
+            custom.patch_namespaced_custom_object_scale(*MAPI, MACHINE_NS, "machinesets", name,
+                                                        {"spec": {"replicas": n}})
+            wait_for(machines, lambda ms, n=n: len(ms) == n, 30, "%d Machines of %s" % (n, name))
+            if n < 3:
+                time.sleep(1.1)
+        first, second, third = [m["metadata"]["name"] for m in machines()]
+        custom.patch_namespaced_custom_object(*MAPI, MACHINE_NS, "machines", first, {
+            "metadata": {"annotations": {"machine.openshift.io/delete-machine": "true"}}})
+        custom.patch_namespaced_custom_object_scale(*MAPI, MACHINE_NS, "machinesets", name,
+                                                    {"spec": {"replicas": 2}})
+        left = wait_for(machines, lambda ms: len(ms) == 2, 30, "2 Machines of %s" % name)
+        assert [m["metadata"]["name"] for m in left] == [second, third]
+        custom.patch_namespaced_custom_object_scale(*MAPI, MACHINE_NS, "machinesets", name,
+                                                    {"spec": {"replicas": 1}})
+        left = wait_for(machines, lambda ms: len(ms) == 1, 30, "1 Machine of %s" % name)
+        assert [m["metadata"]["name"] for m in left] == [second]
+    finally:
+        custom.delete_namespaced_custom_object(*MAPI, MACHINE_NS, "machinesets", name)
+        wait_for(lambda: pool_nodes(core, pool), lambda ns: not ns, 30, "the nodes of %s to go" % name)
