@@ -53,6 +53,11 @@ RESOURCES = {
     "nodes": dict(kind="Node", plural="nodes", list_method=(client.CoreV1Api, "list_node")),
     "namespaces": dict(kind="Namespace", plural="namespaces",
                        list_method=(client.CoreV1Api, "list_namespace")),
+    "localqueues": dict(kind="LocalQueue", plural="localqueues", group="kueue.x-k8s.io", version="v1beta1"),
+    "clusterqueues": dict(kind="ClusterQueue", plural="clusterqueues", group="kueue.x-k8s.io",
+                          version="v1beta1"),
+    "resourceflavors": dict(kind="ResourceFlavor", plural="resourceflavors", group="kueue.x-k8s.io",
+                            version="v1beta1"),
 }
 
 

@@ -1,17 +1,22 @@
 """opendatahub-operator v3.0.0's Kueue defaults (the operator is not served by the Go module proxy).
 
-Follows internal/controller/components/kueue/kueue_support.go (manageDefaultKueueResourcesAction),
-as it runs with the DataScienceCluster's Kueue component Unmanaged:
+Follows internal/controller/components/kueue/kueue_controller_actions.go
+(manageDefaultKueueResourcesAction) and kueue_support.go, as it runs with the DataScienceCluster's
+Kueue component Unmanaged. At every reconcile of the Kueue component it renders:
 
-- once, when the operator first reconciles (here: once the cluster's first nodes are Ready): the
-  ResourceFlavor `default-flavor` (spec {}), `nvidia-gpu-flavor` (spec {}) only if some node's
+- the ResourceFlavor `default-flavor` (spec {}), `nvidia-gpu-flavor` (spec {}) only if some node's
   allocatable has nvidia.com/gpu, and the ClusterQueue `default` selecting namespaces labelled
   `kueue.openshift.io/managed=true`: a resource group covering cpu and memory with default-flavor,
-  quota the sum of every node's allocatable cpu and memory, and a group covering nvidia.com/gpu
-  with nvidia-gpu-flavor only when GPU nodes exist. All three carry `opendatahub.io/managed:
-  "false"`: created once, never updated;
+  quota the sum of every node's allocatable cpu and memory at that moment, and a group covering
+  nvidia.com/gpu with nvidia-gpu-flavor only when GPU nodes exist then;
 - in every namespace labelled `kueue.openshift.io/managed=true` or `kueue-managed=true`: both
-  labels, and the LocalQueue `default` pointing at ClusterQueue `default` (created once).
+  labels, and the LocalQueue `default` pointing at ClusterQueue `default`.
+All are marked `opendatahub.io/managed: "false"` in the rendering, which pkg/controller/actions/
+deploy/action_deploy.go reads as "create it if it does not exist, never modify it" (and strips
+from the object it creates). The controller (kueue_controller.go) watches LocalQueues,
+ClusterQueues, ResourceFlavors and namespace label changes, so a deleted default comes back at
+once; an existing one is never changed. The first reconcile is taken as happening once the
+cluster's nodes are up (OpenShift AI is installed on a running cluster).
 """
 
 from kubernetes.client.rest import ApiException
@@ -21,7 +26,6 @@ from . import kube
 KUEUE = ("kueue.x-k8s.io", "v1beta1")
 MANAGED = "kueue.openshift.io/managed"
 LEGACY = "kueue-managed"
-UNMANAGED_ANN = {"opendatahub.io/managed": "false"}
 
 
 def _qty(value):
@@ -49,88 +53,80 @@ def default_cluster_queue(nodes):
         groups.append({"coveredResources": ["nvidia.com/gpu"], "flavors": [{"name": "nvidia-gpu-flavor",
                        "resources": [{"name": "nvidia.com/gpu", "nominalQuota": gpus}]}]})
     cq = {"apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "ClusterQueue",
-          "metadata": {"name": "default", "annotations": dict(UNMANAGED_ANN)},
+          "metadata": {"name": "default"},
           "spec": {"namespaceSelector": {"matchLabels": {MANAGED: "true"}}, "resourceGroups": groups}}
     return cq, flavors
 
 
 class KueueDefaults(kube.Controller):
-    """Keys: "cluster" (the one-time queue and flavors) and "ns/<name>" (a managed namespace)."""
+    """One key, "defaults": manageDefaultKueueResourcesAction."""
 
     name = "odh-operator-kueue"
+    KEY = "defaults"
 
     def __init__(self, ctx):
         super().__init__(ctx)
         self.nodes = ctx.informer("nodes")
         self.machines = ctx.informer("machines")
         self.namespaces = ctx.informer("namespaces")
-        self.nodes.add_handler(lambda t, o: self.queue.add("cluster"))
-        self.namespaces.add_handler(lambda t, o: self.queue.add("ns/" + o["metadata"]["name"]))
-        self.done = False
+        self.watched = [ctx.informer(n) for n in ("localqueues", "clusterqueues", "resourceflavors")]
+        for informer in [self.namespaces] + self.watched:
+            informer.add_handler(lambda t, o: self.queue.add(self.KEY))
+        self.nodes.add_handler(lambda t, o: None if self.installed else self.queue.add(self.KEY))
+        self.installed = False
 
     def informers(self):
-        return [self.nodes, self.namespaces]
+        return [self.nodes, self.namespaces] + self.watched
 
     def resync_keys(self):
-        return ["cluster"] + ["ns/" + n["metadata"]["name"] for n in self.namespaces.list()]
-
-    def reconcile(self, key):
-        if key == "cluster":
-            self._cluster()
-        else:
-            self._namespace(key[3:])
+        return [self.KEY]
 
     def _create(self, plural, body, namespace=None):
+        """Create unless it exists (action_deploy.go, opendatahub.io/managed "false")."""
         try:
             if namespace:
                 self.custom.create_namespaced_custom_object(*KUEUE, namespace, plural, body)
             else:
                 self.custom.create_cluster_custom_object(*KUEUE, plural, body)
-            self.log.info("created %s %s", body["kind"], body["metadata"]["name"])
+            self.log.info("created %s %s%s", body["kind"], namespace + "/" if namespace else "",
+                          body["metadata"]["name"])
         except ApiException as exc:
             if exc.status != 409:
                 raise
 
-    def _cluster(self):
-        if self.done:
-            return
-        try:
-            self.custom.get_cluster_custom_object(*KUEUE, "clusterqueues", "default")
-            self.done = True  # created before (by an earlier labsim): never updated
-            return
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-        ready = [n for n in self.nodes.list()
-                 if any(c.get("type") == "Ready" and c.get("status") == "True"
-                        for c in (n.get("status") or {}).get("conditions") or [])]
-        machines = self.machines.list()
-        if not ready or len(ready) < len(machines) or \
-                any((m.get("status") or {}).get("phase") != "Running" for m in machines):
-            self.queue.add("cluster", 1.0)
-            return  # OpenShift AI is installed on a cluster whose nodes are up
-        cq, flavors = default_cluster_queue(self.nodes.list())
-        for flavor in flavors:
-            self._create("resourceflavors", {"apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "ResourceFlavor",
-                                             "metadata": {"name": flavor, "annotations": dict(UNMANAGED_ANN)},
-                                             "spec": {}})
-        self._create("clusterqueues", cq)
-        self.done = True
+    def _exists(self, informer, name, namespace=None):
+        return any(o["metadata"]["name"] == name and o["metadata"].get("namespace") == namespace
+                   and not o["metadata"].get("deletionTimestamp") for o in informer.list())
 
-    def _namespace(self, name):
-        ns = self.namespaces.get(name)
-        if ns is None or ns["metadata"].get("deletionTimestamp"):
-            return
-        labels = ns["metadata"].get("labels") or {}
-        if labels.get(MANAGED) != "true" and labels.get(LEGACY) != "true":
-            return
-        if labels.get(MANAGED) != "true" or labels.get(LEGACY) != "true":
-            self.core.patch_namespace(name, {"metadata": {"labels": {MANAGED: "true", LEGACY: "true"}}})
-        try:
-            self.custom.get_namespaced_custom_object(*KUEUE, name, "localqueues", "default")
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-            self._create("localqueues", {"apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "LocalQueue",
-                                         "metadata": {"name": "default", "annotations": dict(UNMANAGED_ANN)},
-                                         "spec": {"clusterQueue": "default"}}, namespace=name)
+    def reconcile(self, key):
+        if not self.installed:
+            if not self._exists(self.watched[1], "default"):
+                ready = [n for n in self.nodes.list()
+                         if any(c.get("type") == "Ready" and c.get("status") == "True"
+                                for c in (n.get("status") or {}).get("conditions") or [])]
+                machines = self.machines.list()
+                if not ready or len(ready) < len(machines) or \
+                        any((m.get("status") or {}).get("phase") != "Running" for m in machines):
+                    self.queue.add(self.KEY, 1.0)
+                    return
+            self.installed = True
+        local_queues, cluster_queues, flavors = self.watched
+        cq, flavor_names = default_cluster_queue(self.nodes.list())
+        for flavor in flavor_names:
+            if not self._exists(flavors, flavor):
+                self._create("resourceflavors", {"apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "ResourceFlavor",
+                                                 "metadata": {"name": flavor}, "spec": {}})
+        if not self._exists(cluster_queues, "default"):
+            self._create("clusterqueues", cq)
+        for ns in self.namespaces.list():
+            name = ns["metadata"]["name"]
+            labels = ns["metadata"].get("labels") or {}
+            if ns["metadata"].get("deletionTimestamp") or \
+                    (labels.get(MANAGED) != "true" and labels.get(LEGACY) != "true"):
+                continue
+            if labels.get(MANAGED) != "true" or labels.get(LEGACY) != "true":
+                self.core.patch_namespace(name, {"metadata": {"labels": {MANAGED: "true", LEGACY: "true"}}})
+            if not self._exists(local_queues, "default", name):
+                self._create("localqueues", {"apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "LocalQueue",
+                                             "metadata": {"name": "default"},
+                                             "spec": {"clusterQueue": "default"}}, namespace=name)

@@ -138,12 +138,28 @@ def test_managed_namespace_without_queue_label(custom, core, serving_ns, gpu_poo
     assert 'is set but empty' in err.value.body
 
 
+def test_the_operator_puts_a_deleted_default_local_queue_back(custom, core, serving_ns):
+    """The operator watches LocalQueues and creates its defaults whenever they are missing
+    (kueue_controller.go, kueue_controller_actions.go): a teardown cannot delete them for good."""
+    ns = serving_ns
+    core.patch_namespace(ns, {"metadata": {"labels": {MANAGED: "true"}}})
+    first = wait_for(lambda: custom.get_namespaced_custom_object(*KUEUE, ns, "localqueues", "default"),
+                     lambda lq: lq, 30, "the operator's LocalQueue default")
+    custom.delete_namespaced_custom_object(*KUEUE, ns, "localqueues", "default")
+    again = wait_for(lambda: custom.get_namespaced_custom_object(*KUEUE, ns, "localqueues", "default"),
+                     lambda lq: lq["metadata"]["uid"] != first["metadata"]["uid"], 30,
+                     "the LocalQueue default created again")
+    assert again["spec"]["clusterQueue"] == "default"
+
+
 def test_openshift_ai_default_queue_is_made_from_the_workers(custom):
     """The lab installs OpenShift AI before any GPU node, as the collection's flow has it: the
     operator's ClusterQueue `default` has default-flavor with the three workers' allocatable cpu
     and memory (kept when the collection adds its GPU flavor) and no GPU flavor of its own."""
     cq = custom.get_cluster_custom_object(*KUEUE, "clusterqueues", "default")
-    assert cq["metadata"]["annotations"]["opendatahub.io/managed"] == "false"
+    # rendered with opendatahub.io/managed "false" (create once, never modify), which the deploy
+    # action strips from the object it creates (pkg/controller/actions/deploy/action_deploy.go)
+    assert "opendatahub.io/managed" not in (cq["metadata"].get("annotations") or {})
     first = cq["spec"]["resourceGroups"][0]
     default = first["flavors"][0]
     assert default["name"] == "default-flavor" and first["coveredResources"][:2] == ["cpu", "memory"]
