@@ -1,0 +1,281 @@
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The profiles are the documents: each profile is deployed on the lab with
+`ansible-playbook site.yml -i inventories/<profile> -i inventories/lab`, then the commands of its
+document's validation sections (../shared/seeds/step-05-*.md) are read from the document itself and
+run in Python against what it deployed: the same URLs, paths, headers and JSON bodies, through the
+lab's cluster network (its proxy stands in for the cluster's DNS, Services and router). Then
+teardown.yml, which must leave no GPU node running. The profiles share the namespace private-ai, so
+they run one after the other.
+
+Where a document cannot work as written on OpenShift AI 3.0 the test says so and checks what does:
+the triple-play document's internal URLs have no port, and OpenShift AI 3.0's predictor Services
+are headless (inferenceservice-config serviceClusterIPNone), so nothing answers on port 80 of the
+pod: the vLLM container listens on 8080 (RHOAIENG-39715, opendatahub-io/kserve#1073).
+"""
+
+import json
+import re
+import shlex
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from isvc_lab import wait_for
+from isvc_lab import api_client, core, custom, lab  # noqa: F401 pylint: disable=unused-import
+from testing.serving import KSERVE, KUEUE, MACHINE_NS, MAPI, isvc_ready, predictor_pods, via_proxy
+
+REPO = Path(__file__).resolve().parents[2]
+SEEDS = REPO.parent / "shared" / "seeds"
+PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
+NAMESPACE = "private-ai"
+
+PROFILES = {
+    # profile: (document, the sections whose commands are run, GPUs per InferenceService)
+    "triple_play": ("step-05-triple-play.md", ("Validation",),
+                    {"mistral-3-bf16": 4, "mistral-3-fp8": 1, "devstral-2-bf16": 4}),
+    "fp8_showcase": ("step-05-fp8-efficiency.md", ("Validation Commands", "API Usage"),
+                     {"mistral-24b-full": 4, "mistral-24b-fp8": 1}),
+}
+
+
+# -- the document's commands ------------------------------------------------------------------
+
+def sections(text, titles):
+    """The text of the `## <title>` sections (up to the next `## `)."""
+    out = []
+    for title in titles:
+        m = re.search(r"^## %s\n(.*?)(?=^## |\Z)" % re.escape(title), text, re.M | re.S)
+        assert m, "section %r not in the document" % title
+        out.append(m.group(1))
+    return "\n".join(out)
+
+
+def shell_lines(text):
+    """The commands of the ```bash blocks, one string each: backslash continuations and quoted
+    strings over several lines joined; comments, blanks and sample output ("# Expected output:"
+    and what follows it) dropped."""
+    lines = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        pending = ""
+        for line in block.replace("\\\n", " ").splitlines():
+            if not pending and line.strip().startswith("# Expected output"):
+                break
+            if not pending and (not line.strip() or line.strip().startswith("#")):
+                continue
+            pending = (pending + "\n" + line) if pending else line.strip()
+            try:
+                shlex.split(pending)
+            except ValueError:  # a quote still open: the command goes on
+                continue
+            lines.append(pending)
+            pending = ""
+    return lines
+
+
+def curl_request(argv, env):
+    """(method, url, headers, body) of a curl command line, with the shell's ${VAR} expanded."""
+    method, url, headers, body = "GET", None, {}, None
+    args = iter(argv[1:])
+    for arg in args:
+        if arg == "-X":
+            method = next(args)
+        elif arg == "-H":
+            name, value = next(args).split(":", 1)
+            headers[name.strip()] = value.strip()
+        elif arg in ("-d", "--data"):
+            body = json.loads(next(args))
+            method = "POST" if method == "GET" else method
+        elif not arg.startswith("-"):
+            url = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: env[m.group(1) or m.group(2)], arg)
+    return method, url, headers, body
+
+
+def document_commands(profile):
+    """The document's commands in order, as ("curl", request) / ("oc", argv) / ("set", name)."""
+    doc, titles = PROFILES[profile][:2]
+    out = []
+    for line in shell_lines(sections((SEEDS / doc).read_text(), titles)):
+        route = re.match(r"^(\w+)=\$\(oc get route (\S+) -n (\S+) -o jsonpath='\{\.spec\.host\}'\)$", line)
+        assign = re.match(r"^(\w+)=\"([^\"$]*)\"$", line)
+        if route:
+            out.append(("route", route.groups()))
+        elif assign:
+            out.append(("set", assign.groups()))
+        else:
+            pipeline = [shlex.split(part) for part in line.split(" | ")]
+            argv = pipeline[0][1:] if pipeline[0][0] == "time" else pipeline[0]
+            if argv[:2] == ["oc", "run"] and "--" in argv:  # a throw-away pod running curl in-cluster
+                argv = argv[argv.index("--") + 1:]
+            out.append((argv[0], (argv, pipeline[1:])))
+    return out
+
+
+def registry_get(lab, path):
+    """(status, body) of a GET on the lab's Model Registry (on loopback, not behind the proxy)."""
+    with urllib.request.urlopen(lab["registry_url"] + path, timeout=30) as resp:  # noqa: S310 - lab URL
+        return resp.status, resp.read().decode()
+
+
+# -- the deployment ---------------------------------------------------------------------------
+
+def playbook(profile, play, *args):
+    proc = subprocess.run([PLAYBOOK, play, "-i", "inventories/%s" % profile, "-i", "inventories/lab"] + list(args),
+                          cwd=REPO, capture_output=True, text=True, timeout=1500, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module", params=list(PROFILES))
+def deployed(request, lab, custom):
+    """site.yml of one profile on the lab; teardown.yml afterwards if the test of it did not run."""
+    profile = request.param
+    if not SEEDS.is_dir():
+        pytest.skip("the seed documents are not beside the repository (%s)" % SEEDS)
+    rc, out = playbook(profile, "site.yml")
+    state = {"profile": profile, "site": (rc, out), "torn_down": False}
+    yield state
+    if not state["torn_down"]:
+        playbook(profile, "playbooks/teardown.yml")
+
+
+def test_site_yml_deploys_the_profile(deployed):
+    rc, out = deployed["site"]
+    assert rc == 0, out[-5000:]
+    assert "failed=0" in out
+
+
+def test_inference_services_are_ready_under_the_documents_names(deployed, custom):
+    """`oc get inferenceservice -n private-ai`: the document's names, READY True."""
+    want = PROFILES[deployed["profile"]][2]
+    names = [o["metadata"]["name"] for o in custom.list_namespaced_custom_object(
+        *KSERVE, NAMESPACE, "inferenceservices")["items"] if isvc_ready(o)]
+    assert set(want) <= set(names), names
+
+
+def test_the_documents_commands_work_as_written(deployed, lab, core, custom):
+    """Every command of the document's validation sections, run against the lab."""
+    profile = deployed["profile"]
+    gpus = PROFILES[profile][2]
+    env, ran = {}, []
+    for kind, args in document_commands(profile):
+        if kind == "set":
+            env[args[0]] = args[1]
+        elif kind == "route":  # VAR=$(oc get route NAME -n NS -o jsonpath='{.spec.host}')
+            var, name, ns = args
+            env[var] = custom.get_namespaced_custom_object("route.openshift.io", "v1", ns, "routes", name)["spec"]["host"]
+        elif kind == "curl":
+            argv = args[0]
+            method, url, headers, body = curl_request(argv, env)
+            assert headers.get("Content-Type", "application/json") == "application/json"
+            if "private-ai-registry-internal" in url:
+                # `oc run ... curl http://private-ai-registry-internal:8080/api/model_registry/...
+                # | grep -i mistral`: the lab's registry has no Service; the same path on its URL.
+                path = url.split(":8080", 1)[1]
+                status, text = registry_get(lab, path)
+                assert status == 200 and re.search("(?i)mistral", text), (status, text[:300])
+                ran.append("registry " + path)
+                continue
+            status, text = via_proxy(lab, url, body, timeout=120)
+            host = url.split("/")[2]
+            if host.endswith(".svc.cluster.local") and ":" not in host:
+                # The document's internal URL: refused on a headless Service (module docstring).
+                assert status == 502 and "connection refused" in text, (url, status, text[:300])
+                url = url.replace(host, host + ":8080")
+                status, text = via_proxy(lab, url, body, timeout=120)
+            assert status == 200, (url, status, text[:500])
+            answer = json.loads(text)
+            assert answer["model"] == body["model"] and body["model"] in gpus
+            choice = answer["choices"][0]
+            assert choice["message"]["role"] == "assistant" and choice["message"]["content"]
+            assert answer["usage"]["completion_tokens"] <= body["max_tokens"]
+            ran.append("%s %s" % (method, url))
+        elif kind == "oc" and args[0][1:3] == ["get", "inferenceservice"]:
+            ready = [o["metadata"]["name"] for o in custom.list_namespaced_custom_object(
+                *KSERVE, NAMESPACE, "inferenceservices")["items"] if isvc_ready(o)]
+            assert set(gpus) <= set(ready), ready
+            ran.append("oc get inferenceservice")
+        elif kind == "oc" and args[0][1:3] == ["get", "pods"]:
+            running = {p.metadata.labels["serving.kserve.io/inferenceservice"]
+                       for name in gpus for p in predictor_pods(core, NAMESPACE, name) if p.status.phase == "Running"}
+            assert running == set(gpus), running
+            ran.append("oc get pods")
+        elif kind == "oc" and args[0][1:3] == ["get", "route"]:
+            routes = {o["metadata"]["name"] for o in custom.list_namespaced_custom_object(
+                "route.openshift.io", "v1", NAMESPACE, "routes")["items"]}
+            assert set(gpus) <= routes, routes
+            ran.append("oc get route")
+        elif kind == "oc" and args[0][1] == "describe" and "Limits:" in " ".join(" ".join(p) for p in args[1]):
+            # oc describe pod -l serving.kserve.io/inferenceservice=<name> | grep -A5 "Limits:"
+            name = next(a.split("=", 1)[1] for a in args[0] if a.startswith("serving.kserve.io/inferenceservice="))
+            limits = [c.resources.limits for p in predictor_pods(core, NAMESPACE, name) for c in p.spec.containers
+                      if c.name == "kserve-container"]
+            assert [lim.get("nvidia.com/gpu") for lim in limits] == [str(gpus[name])], limits
+            ran.append("limits of " + name)
+    calls = [r for r in ran if r.startswith("POST")]
+    assert len(calls) == (3 if profile == "triple_play" else 4), ran
+
+
+def test_every_endpoint_answers_the_api_reference(deployed, lab, custom):
+    """The API the documents list: GET /health, GET /v1/models (the name), POST
+    /v1/chat/completions, POST /v1/completions, on each Route."""
+    for name in PROFILES[deployed["profile"]][2]:
+        route = custom.get_namespaced_custom_object("route.openshift.io", "v1", NAMESPACE, "routes", name)
+        base = "https://%s" % route["spec"]["host"]
+        assert via_proxy(lab, base + "/health")[0] == 200
+        status, text = via_proxy(lab, base + "/v1/models")
+        assert status == 200 and [m["id"] for m in json.loads(text)["data"]] == [name]
+        status, text = via_proxy(lab, base + "/v1/completions",
+                                 {"model": name, "prompt": "Kubernetes is", "max_tokens": 8})
+        assert status == 200 and json.loads(text)["choices"][0]["text"], text[:300]
+
+
+def test_kueue_admitted_every_workload_and_pods_hold_the_documents_gpus(deployed, core, custom):
+    """`oc get workload -n private-ai`: each predictor pod's Workload admitted; its GPU limit as the
+    document (corrected) gives it."""
+    gpus = PROFILES[deployed["profile"]][2]
+    admitted = set()
+    for wl in custom.list_namespaced_custom_object(*KUEUE, NAMESPACE, "workloads")["items"]:
+        if any(c["type"] == "Admitted" and c["status"] == "True" for c in wl.get("status", {}).get("conditions", [])):
+            admitted.update(r["name"] for r in wl["metadata"].get("ownerReferences", []))
+    for name, want in gpus.items():
+        pods = predictor_pods(core, NAMESPACE, name)
+        assert len(pods) == 1 and pods[0].metadata.name in admitted, (name, [p.metadata.name for p in pods])
+        [container] = [c for c in pods[0].spec.containers if c.name == "kserve-container"]
+        assert container.resources.limits["nvidia.com/gpu"] == str(want)
+
+
+def test_both_mistral_versions_are_one_registered_model(deployed, lab):
+    status, text = registry_get(lab, "/api/model_registry/v1alpha3/registered_model?name=Mistral-Small-24B-Instruct-2501")
+    assert status == 200, text
+    model = json.loads(text)
+    status, text = registry_get(lab, "/api/model_registry/v1alpha3/registered_models/%s/versions" % model["id"])
+    versions = {v["name"] for v in json.loads(text)["items"]}
+    assert {"2501-bf16", "2501-fp8-dynamic"} <= versions, versions
+
+
+def test_teardown_leaves_no_gpu_node_running(deployed, custom):
+    """teardown.yml removes the profile's InferenceServices and scales the GPU MachineSets down to
+    the nodes other workloads still use (none on the lab), and says so in its last line."""
+    profile = deployed["profile"]
+    rc, out = playbook(profile, "playbooks/teardown.yml")
+    deployed["torn_down"] = True
+    assert rc == 0, out[-4000:]
+    assert "No GPU node of these models is left running" in out, out[-2000:]
+    rc, out = playbook(profile, "playbooks/teardown.yml")
+    assert rc == 0 and re.search(r"changed=0\s", out), "a second teardown changed something:\n" + out[-3000:]
+    left = custom.list_namespaced_custom_object(*KSERVE, NAMESPACE, "inferenceservices")["items"]
+    assert not {o["metadata"]["name"] for o in left} & set(PROFILES[profile][2])
+    models = yaml.safe_load((REPO / "inventories" / profile / "group_vars" / "all" / "models.yml").read_text())
+    types = {m["hardware"]["instance_type"] for m in models["llm_serving_models"]}
+
+    def running():
+        out = {}
+        for ms in custom.list_namespaced_custom_object(*MAPI, MACHINE_NS, "machinesets")["items"]:
+            itype = ms["spec"]["template"]["spec"]["providerSpec"]["value"].get("instanceType")
+            if itype in types and not (ms["metadata"].get("labels") or {}).get("lab.private-ai.io/test-pool"):
+                out[ms["metadata"]["name"]] = (ms["spec"].get("replicas"), (ms.get("status") or {}).get("replicas"))
+        return out
+    wait_for(running, lambda r: all(v == (0, 0) for v in r.values()), 60, "the GPU MachineSets at 0 replicas")
