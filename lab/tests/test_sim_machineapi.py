@@ -77,8 +77,8 @@ def test_scale_down_deletes_the_machine_marked_for_deletion(custom, core):
     machine.openshift.io/delete-machine goes first when its MachineSet scales down (the teardown
     playbook marks the idle ones); without it the lab deletes the newest."""
     pool = "m" + uuid.uuid4().hex[:6]
-    name = "labtest-%s-g6-xlarge" % pool
-    clone_machineset(custom, "g6.xlarge", name, pool, 0)
+    name = "labtest-%s-g6-4xlarge" % pool
+    clone_machineset(custom, "g6.4xlarge", name, pool, 0)
 
     def machines():
         items = custom.list_namespaced_custom_object(
