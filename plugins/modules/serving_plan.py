@@ -32,11 +32,52 @@ author:
 options:
   models:
     description:
-      - The models list, C(llm_serving_models) (see docs/models.md). The planner reads C(name),
-        C(weights), C(hardware), C(replicas) and C(vllm) of each entry; other keys are ignored.
+      - The models list, C(llm_serving_models) (see docs/models.md). Every field of every entry is
+        validated here (types, ranges, choices, unknown fields) and the entries against each other
+        (names, S3 paths, registry versions); all problems are reported together, one sentence
+        each naming the entry, the field and the fix.
+    type: raw
+  settings:
+    description:
+      - The collection-wide settings the inventory gives, without the C(llm_serving_) prefix
+        (C(namespace), C(s3_endpoint), C(s3_bucket), C(s3_region), C(s3_ca_bundle),
+        C(connection_name), C(connection_endpoint), C(cluster_queue), C(local_queue),
+        C(runtime_name), C(registry_url), C(registry_name), C(registry_namespace),
+        C(registry_ca_bundle)). Their defaults live here and nowhere else; the plan returns them
+        all as C(plan.settings).
+    type: dict
+    default: {}
+  variables:
+    description:
+      - Every C(llm_serving_*) variable the inventory gives (name to value), but the models list and
+        secrets. The settings among them are taken as O(settings) (over it); any other name must be
+        in O(known_variables) or be one the collection uses itself, else it is reported as unknown
+        (a typo would otherwise be ignored).
+    type: dict
+    default: {}
+  known_variables:
+    description: The role options' names (from the roles' argument specs), for O(variables).
     type: list
-    elements: dict
-    required: true
+    elements: str
+    default: []
+  option_errors:
+    description:
+      - Problems with role options found by the roles' argument specs (role name to messages), to
+        report with the others in one failure.
+    type: dict
+    default: {}
+  s3_access_key:
+    description:
+      - S3 access key, to read the weights of models with C(weights.source=s3); the environment
+        variable E(AWS_ACCESS_KEY_ID) when unset.
+    type: str
+  s3_secret_key:
+    description: S3 secret key; the environment variable E(AWS_SECRET_ACCESS_KEY) when unset.
+    type: str
+  s3_validate_certs:
+    description: Verify the S3 endpoint's TLS certificate.
+    type: bool
+    default: true
   catalog:
     description:
       - "GPU catalog entries merged over the shipped one, as C(gpu_products) (name to C(memory_mib),
@@ -46,36 +87,14 @@ options:
         to null removes the entry.
     type: dict
     default: {}
-  s3:
+  read_checkpoints:
     description:
-      - Where the weights of models with C(weights.source=s3) are read.
-    type: dict
-    default: {}
-    suboptions:
-      endpoint_url:
-        description: S3 endpoint URL (MinIO); AWS S3 when unset.
-        type: str
-      bucket:
-        description: Bucket of models that do not set C(weights.bucket).
-        type: str
-        default: models
-      region:
-        description: S3 region.
-        type: str
-        default: us-east-1
-      access_key:
-        description: Access key; the environment variable E(AWS_ACCESS_KEY_ID) when unset.
-        type: str
-      secret_key:
-        description: Secret key; the environment variable E(AWS_SECRET_ACCESS_KEY) when unset.
-        type: str
-      ca_bundle:
-        description: CA bundle to verify the endpoint's certificate.
-        type: path
-      validate_certs:
-        description: Verify the endpoint's TLS certificate.
-        type: bool
-        default: true
+      - With V(false), validate and normalise the inputs only, without reading any checkpoint. The
+        plan has the settings and each model's inputs (names, weights, registry, smoke test,
+        instance type) but no memory, vLLM arguments, nodes or quota. For the teardown and the
+        smoke test, which must not need the weights.
+    type: bool
+    default: true
   flavor:
     description:
       - Kueue ResourceFlavor the GPU quota is planned in.
@@ -98,11 +117,11 @@ EXAMPLES = r"""
 - name: Plan the models list
   private_ai.llm_serving.serving_plan:
     models: "{{ llm_serving_models }}"
-    s3:
-      endpoint_url: "{{ llm_serving_s3_endpoint }}"
-      bucket: "{{ llm_serving_s3_bucket }}"
-      access_key: "{{ llm_serving_s3_access_key }}"
-      secret_key: "{{ llm_serving_s3_secret_key }}"
+    settings:
+      namespace: private-ai
+      s3_endpoint: http://minio.minio.svc:9000
+    s3_access_key: "{{ llm_serving_s3_access_key }}"
+    s3_secret_key: "{{ llm_serving_s3_secret_key }}"
   register: plan
 
 - name: Explain why a layout is refused, without failing
@@ -112,12 +131,14 @@ EXAMPLES = r"""
         weights: {source: local, local_dir: /models/Mistral-Small-24B-Instruct-2501-FP8-dynamic}
         hardware: {instance_type: g6.4xlarge, gpus: 1}
         vllm: {tensor_parallel_size: 1, max_model_len: 8192, kv_cache_dtype: fp8}
+    settings: {s3_endpoint: http://minio.minio.svc:9000}
     fail_on_error: false
   register: explained
 
 - name: Price a different region
   private_ai.llm_serving.serving_plan:
     models: "{{ llm_serving_models }}"
+    settings: {s3_endpoint: http://minio.minio.svc:9000}
     catalog:
       instance_types:
         g6.12xlarge: {hourly_cost: 5.06}
@@ -126,10 +147,17 @@ EXAMPLES = r"""
 RETURN = r"""
 plan:
   description:
-    - The plan. C(models) is keyed by model name; each has C(instance_type), C(gpu_product),
-      C(gpus), C(replicas), C(flavor), C(tensor_parallel_size), C(pipeline_parallel_size),
-      C(dtype), C(max_model_len), C(kv_cache_dtype), C(quantization), C(vllm_args), C(checkpoint),
-      C(memory) (GiB per GPU), C(resources) (cpu and memory requests), C(hourly_cost) and C(ok).
+    - The plan, the one shaped source every role reads. C(settings) are the collection-wide
+      settings with their defaults. C(order) lists the model names as given.
+    - C(models) is keyed by model name; each has C(name), C(display_name), C(queue), C(weights)
+      (C(source), C(local_dir), C(bucket), C(path), C(uri), C(exclude)), C(registry) (C(model_name),
+      C(version), C(description), C(owner), C(author), C(format_name), C(format_version),
+      C(custom_properties), C(version_custom_properties), C(artifact_uri)), C(smoke_test)
+      (C(prompt), C(max_tokens), C(expect)), C(instance_type), C(gpu_product), C(gpus),
+      C(replicas), and when checkpoints were read C(flavor), C(tensor_parallel_size),
+      C(pipeline_parallel_size), C(dtype), C(max_model_len), C(kv_cache_dtype), C(quantization),
+      C(vllm_args), C(checkpoint), C(memory) (GiB per GPU), C(resources) (cpu and memory
+      requests), C(hourly_cost) and C(ok).
     - C(nodes) maps instance type to nodes needed, C(node_layout) shows which replicas share a
       node, C(quota) maps flavor to C(nvidia.com/gpu), C(cpu) and C(memory).
     - Null when the inputs themselves are invalid.
@@ -166,27 +194,22 @@ table:
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import settings as settings_mod
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.planner import build_plan, table
 
 
 def argspec():
     return dict(
-        models=dict(type="list", elements="dict", required=True),
+        models=dict(type="raw"),
+        settings=dict(type="dict", default={}),
+        variables=dict(type="dict", default={}),
+        known_variables=dict(type="list", elements="str", default=[]),
+        option_errors=dict(type="dict", default={}),
+        s3_access_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AWS_ACCESS_KEY_ID"])),
+        s3_secret_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AWS_SECRET_ACCESS_KEY"])),
+        s3_validate_certs=dict(type="bool", default=True),
         catalog=dict(type="dict", default={}),
-        s3=dict(
-            type="dict",
-            default={},
-            apply_defaults=True,
-            options=dict(
-                endpoint_url=dict(type="str"),
-                bucket=dict(type="str", default="models"),
-                region=dict(type="str", default="us-east-1"),
-                access_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AWS_ACCESS_KEY_ID"])),
-                secret_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AWS_SECRET_ACCESS_KEY"])),
-                ca_bundle=dict(type="path"),
-                validate_certs=dict(type="bool", default=True),
-            ),
-        ),
+        read_checkpoints=dict(type="bool", default=True),
         flavor=dict(type="str", default="nvidia-gpu-flavor"),
         fail_on_error=dict(type="bool", default=True),
     )
@@ -195,15 +218,31 @@ def argspec():
 def main():
     module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
     p = module.params
-    plan, errors, warnings = build_plan(p["models"], p["catalog"], p["s3"], p["flavor"])
+    given, errors = settings_mod.split_variables(p["variables"], p["known_variables"])
+    for role, messages in sorted(p["option_errors"].items()):
+        errors.extend("role %s: %s" % (role, m.rstrip(".") + ".") for m in messages or [])
+    settings, setting_errors = settings_mod.normalize(dict(p["settings"], **given))
+    errors.extend(setting_errors)
+    s3 = {"endpoint_url": settings["s3_endpoint"], "bucket": settings["s3_bucket"], "region": settings["s3_region"],
+          "ca_bundle": settings["s3_ca_bundle"] or None, "validate_certs": p["s3_validate_certs"],
+          "access_key": p["s3_access_key"], "secret_key": p["s3_secret_key"]}
+    if p["read_checkpoints"] and not (p["s3_access_key"] and p["s3_secret_key"]):
+        # every model's weights are read from or uploaded to S3
+        errors.append("S3 credentials are missing: set llm_serving_s3_access_key and llm_serving_s3_secret_key, or "
+                      "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment.")
+        s3["credentials_reported"] = True
+    plan, plan_errors, warnings = build_plan(p["models"], p["catalog"], s3, p["flavor"], settings=settings,
+                                             read_checkpoints=p["read_checkpoints"])
+    errors.extend(plan_errors)
     for w in warnings:
         module.warn(w)
     result = dict(changed=False, plan=plan, errors=errors)
-    if plan is not None:
+    if plan is not None and plan.get("complete"):
         result["table"] = table(plan)
     if errors and p["fail_on_error"]:
+        # only the problems: the plan of a refused input is for fail_on_error=false
         msg = errors[0] if len(errors) == 1 else "%d problems: %s" % (len(errors), " | ".join(errors))
-        module.fail_json(msg=msg, **result)
+        module.fail_json(msg=msg, errors=errors)
     module.exit_json(**result)
 
 

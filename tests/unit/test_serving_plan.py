@@ -218,7 +218,7 @@ def test_fp8_with_tp2_on_l4_fits_and_two_replicas_share_one_node(dirs):
 
 def test_seed_fp8_on_one_l4_is_refused_with_numbers_and_fixes(dirs):
     msg = only_error([seed_fp8_on_one_l4(dirs)])
-    assert msg.startswith("mistral-24b-fp8 does not fit in GPU memory on NVIDIA-L4 (g6.4xlarge)")
+    assert msg.startswith("llm_serving_models[0] (mistral-24b-fp8) does not fit in GPU memory on NVIDIA-L4 (g6.4xlarge)")
     assert "24.9 GB checkpoint" in msg          # ~25 GB of weights ...
     assert "20.2 GiB usable (0.90 x 22.5 GiB)" in msg   # ... on a 24 GB card at 90 %
     assert "the weights alone (23.2 GiB per GPU) exceed the usable memory" in msg  # no shorter context helps
@@ -366,22 +366,22 @@ def test_only_the_set_vllm_loads_is_uploaded(dirs):
                        model("h", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192),
                        model("own", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192,
                              weights_exclude=["*.md"])])[0]
-    assert plan["models"]["n"]["weights_exclude"] == ["model-*.safetensors", "model.safetensors.index.json",
-                                                      "pytorch_model*.bin"]
-    assert plan["models"]["h"]["weights_exclude"] == ["consolidated*.safetensors", "consolidated*.pth"]
-    assert plan["models"]["own"]["weights_exclude"] == ["*.md"]
+    assert plan["models"]["n"]["weights"]["exclude"] == [
+        "model-*.safetensors", "model.safetensors.index.json", "pytorch_model*.bin"]
+    assert plan["models"]["h"]["weights"]["exclude"] == ["consolidated*.safetensors", "consolidated*.pth"]
+    assert plan["models"]["own"]["weights"]["exclude"] == ["*.md"]
 
 
 def test_format_and_tool_calling_fields(dirs):
     errors = build_plan([model("fp8", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192, format="mistral")])[1]
-    assert errors == ["fp8: vllm.format is mistral but %s has no params.json, consolidated*.safetensors, tekken.json "
+    assert errors == ["llm_serving_models[0] (fp8): vllm.format is mistral but %s has no params.json, consolidated*.safetensors, tekken.json "
                       "(or tokenizer.model.v*), so vLLM cannot load it that way; upload Mistral's native files next "
                       "to the weights or set vllm.format auto." % dirs[FP8]]
     plan, errors = build_plan([model("n", dirs["fp8-native"], "g6e.xlarge", 1, max_model_len=8192,
                                      format="huggingface", tool_calling=False)])[:2]
     assert errors == [] and not any("mistral" in a for a in plan["models"]["n"]["vllm_args"])
     errors = build_plan([model("h", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192, tool_calling=True)])[1]
-    assert errors[0].startswith("h: vllm.tool_calling is true but the checkpoint runs in the Hugging Face format")
+    assert errors[0].startswith("llm_serving_models[0] (h): vllm.tool_calling is true but the checkpoint runs in the Hugging Face format")
     plan, errors = build_plan([model("h", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192, tool_calling=True,
                                      extra_args=["--chat-template=/mnt/models/tool_chat_template.jinja"])])[:2]
     assert errors == [] and plan["models"]["h"]["vllm_args"][-3:-1] == MISTRAL_TOOLS
@@ -398,8 +398,8 @@ def test_a_weights_path_that_prefixes_another_is_refused(dirs):
     a = model("a", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192, path="mistral/fp8")
     b = model("b", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192, path="mistral/fp8-dynamic")
     errors = build_plan([a, b])[1]
-    assert any(e.startswith("a: weights.path models/mistral/fp8 is a prefix of b's models/mistral/fp8-dynamic")
-               for e in errors)
+    assert any(e.startswith("llm_serving_models[0] (a): weights.path s3://models/mistral/fp8 is a prefix of b's "
+                            "s3://models/mistral/fp8-dynamic") for e in errors), errors
 
 
 # -- weights and config reading ------------------------------------------------------------------
@@ -421,7 +421,7 @@ def test_missing_config_is_reported_with_the_location(tmp_path):
     d = tmp_path / "empty"
     d.mkdir()
     msg = only_error([model("empty", str(d), "g6e.xlarge", 1, max_model_len=4096)])
-    assert msg.startswith("empty: no config.json") and str(d) in msg
+    assert msg.startswith("llm_serving_models[0] (empty): no config.json") and str(d) in msg
 
 
 class FakeBody:
@@ -469,7 +469,7 @@ def test_s3_source_reads_listing_and_small_files_only(dirs):
 # -- input validation: one sentence naming the field ---------------------------------------------
 
 @pytest.mark.parametrize("mutate, expected", [
-    (lambda m: m.update(name="Mistral_24B"), "llm_serving_models[0].name 'Mistral_24B' is not a DNS-1035 label"),
+    (lambda m: m.update(name="Mistral_24B"), "llm_serving_models[0].name is not a DNS-1035 label"),
     (lambda m: m.update(name="a" * 64), "is not a DNS-1035 label"),
     (lambda m: m["vllm"].update(tensor_parallel_size=8), "vllm.tensor_parallel_size 8 is more than hardware.gpus 4"),
     (lambda m: m["hardware"].update(instance_type="g7.huge"), "hardware.instance_type 'g7.huge' is not in the GPU catalog"),
@@ -478,7 +478,34 @@ def test_s3_source_reads_listing_and_small_files_only(dirs):
     (lambda m: m["hardware"].update(instance_type="g6.4xlarge"), "hardware.gpus 4 is more than the 1 GPU(s) of one g6.4xlarge node"),
     (lambda m: m["weights"].pop("local_dir"), "weights.source is local but weights.local_dir is not set"),
     (lambda m: m["weights"].update(local_dir="/nonexistent/model"), "weights.local_dir /nonexistent/model does not exist"),
-    (lambda m: m["vllm"].update(gpu_memory_utilization=1.5), "vllm.gpu_memory_utilization must be above 0 and at most 1"),
+    (lambda m: m["vllm"].update(gpu_memory_utilization=1.5), "vllm.gpu_memory_utilization must be at most 1.0, got 1.5"),
+    # a string where a list belongs is refused, not taken apart into characters
+    (lambda m: m["vllm"].update(extra_args="--enforce-eager"),
+     "vllm.extra_args must be a list of strings, got the string '--enforce-eager'; write it as a YAML list"),
+    # a zero is refused, not replaced by a default
+    (lambda m: m["vllm"].update(tensor_parallel_size=0), "vllm.tensor_parallel_size must be at least 1, got 0"),
+    (lambda m: m["hardware"].update(gpus=0), "hardware.gpus must be at least 1, got 0"),
+    (lambda m: m["vllm"].update(max_model_len=0), "vllm.max_model_len must be at least 16, got 0"),
+    (lambda m: m["vllm"].update(max_model_len="lots"), "vllm.max_model_len must be an integer, got the string 'lots'"),
+    (lambda m: m["vllm"].update(tensor_parallel_size=True), "vllm.tensor_parallel_size must be an integer, got bool True"),
+    (lambda m: m["vllm"].update(tensor_paralel_size=2),
+     "vllm.tensor_paralel_size is not a field of a model entry; did you mean tensor_parallel_size?"),
+    (lambda m: m.update(replica=2), "llm_serving_models[0] (mistral-24b-bf16).replica is not a field of a model entry; "
+                                    "did you mean replicas?"),
+    (lambda m: m.update(replicas=-1), "replicas must be at least 0, got -1"),
+    (lambda m: m.update(hardware=None), "hardware is missing; it is required"),
+    (lambda m: m.update(vllm=["--dtype"]), "vllm must be a mapping of its fields"),
+    (lambda m: m["vllm"].update(dtype="fp16"), "vllm.dtype must be one of auto, bfloat16, float16, got 'fp16'"),
+    (lambda m: m["vllm"].update(tool_calling="sometimes"), "vllm.tool_calling must be auto, true or false"),
+    (lambda m: m["weights"].update(source="http"), "weights.source must be one of local, s3, got 'http'"),
+    (lambda m: m["weights"].update(path="a/../b"), "weights.path is not a usable S3 key prefix"),
+    (lambda m: m["weights"].update(exclude="*.md"), "weights.exclude must be a list of strings, got the string '*.md'"),
+    (lambda m: m.update(smoke_test={"max_tokens": 0}), "smoke_test.max_tokens must be at least 1, got 0"),
+    (lambda m: m.update(smoke_test={"expect": "("}), "smoke_test.expect is not a regular expression"),
+    (lambda m: m.update(smoke_test={"promt": "hi"}), "smoke_test.promt is not a field of a model entry; did you mean prompt?"),
+    (lambda m: m.update(registry={"version": ["1"]}), "registry.version must be a string or a number, got list"),
+    (lambda m: m.update(registry={"custom_properties": "x"}), "registry.custom_properties must be a mapping"),
+    (lambda m: m.update(display_name=""), "display_name must be a non-empty string"),
 ])
 def test_input_validation_names_the_field(dirs, mutate, expected):
     m = model("mistral-24b-bf16", dirs[BF16], "g6.12xlarge", 4, 4, "NVIDIA-L4", max_model_len=8192)
@@ -491,8 +518,97 @@ def test_input_validation_names_the_field(dirs, mutate, expected):
 def test_duplicate_names_are_rejected(dirs):
     models = triple_play(dirs)
     models[2]["name"] = "mistral-24b-bf16"
+    models[2]["weights"]["path"] = "devstral"
+    models[2]["registry"] = {"model_name": "Devstral"}
     plan, errors = build_plan(models)[:2]
-    assert errors == ["llm_serving_models[2].name mistral-24b-bf16 is a duplicate of llm_serving_models[0]; model names must be unique."]
+    assert errors == ["llm_serving_models[2] (mistral-24b-bf16): name mistral-24b-bf16 is also the name of "
+                      "llm_serving_models[0] (mistral-24b-bf16); each name becomes an InferenceService and must be unique."]
+
+
+def test_every_problem_of_every_entry_is_reported_at_once(dirs):
+    models = triple_play(dirs)
+    models[0]["vllm"]["extra_args"] = "--foo"
+    models[1]["vllm"]["tensor_parallel_size"] = 0
+    models[2]["hardware"]["instance_type"] = "g6.12xlarg"
+    errors = build_plan(models)[1]
+    assert len(errors) == 3, errors
+    assert "did you mean g6.12xlarge?" in errors[2]
+
+
+def test_two_sources_writing_one_path_is_data_loss_and_refused(dirs):
+    a = model("a", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192, path="shared")
+    b = model("b", dirs[BF16], "g6.12xlarge", 4, max_model_len=8192, path="shared/")
+    errors = build_plan([a, b])[1]
+    assert errors == ["llm_serving_models[0] (a) and llm_serving_models[1] (b): both write weights.path s3://models/shared, "
+                      "from different sources (%s, %s); the second upload would overwrite the first's weights: give each "
+                      "model a path of its own." % (dirs[FP8], dirs[BF16])]
+    # the same checkpoint served twice (here on two GPU types) shares its weights
+    c = model("c", dirs[FP8], "g6.12xlarge", 2, 2, max_model_len=8192, path="shared")
+    assert build_plan([a, c])[1] == []
+
+
+def test_registry_entries_that_would_overwrite_each_other_are_refused(dirs):
+    a = model("a", dirs[BF16], "g6.12xlarge", 4, max_model_len=8192)
+    b = model("b", dirs[FP8], "g6e.xlarge", 1, max_model_len=8192)
+    a["registry"] = {"model_name": "Mistral", "version": "1", "description": "Mistral Small"}
+    b["registry"] = {"model_name": "Mistral", "version": 1, "description": "Mistral Small"}
+    errors = build_plan([a, b])[1]
+    assert errors == ["llm_serving_models[0] (a) and llm_serving_models[1] (b) both register Mistral version 1, with "
+                      "different weights (s3://models/a?endpoint=&defaultRegion=us-east-1, "
+                      "s3://models/b?endpoint=&defaultRegion=us-east-1): the second would overwrite the first's; give one "
+                      "another registry.version."]
+    b["registry"].update(version="fp8", description="FP8")
+    errors = build_plan([a, b])[1]
+    assert errors == ["llm_serving_models[0] (a) and llm_serving_models[1] (b) register the same model Mistral with "
+                      "different registry.description ('Mistral Small', 'FP8'); give them the same description (it "
+                      "belongs to the registered model, not to a version)."]
+
+
+def test_empty_or_missing_models_list_names_the_profile():
+    for models in (None, []):
+        assert build_plan(models)[1] == [
+            "llm_serving_models is empty: give a profile inventory before the cluster's, e.g. ansible-playbook site.yml "
+            "-i inventories/triple_play -i inventories/lab, or set llm_serving_models (docs/models.md)."]
+    assert "must be a list of model entries" in build_plan({"name": "x"})[1][0]
+
+
+def test_the_plan_carries_every_field_the_roles_read(published):
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import settings as settings_mod
+    settings, errors = settings_mod.normalize({"s3_endpoint": "http://minio.minio.svc:9000"})
+    assert errors == []
+    plan = build_plan(profile("triple_play", published), settings=settings)[0]
+    assert plan["settings"]["namespace"] == "private-ai" and plan["settings"]["connection_endpoint"] == "http://minio.minio.svc:9000"
+    assert plan["order"] == ["mistral-3-bf16", "mistral-3-fp8", "devstral-2-bf16"]
+    e = plan["models"]["mistral-3-fp8"]
+    assert e["display_name"] == "Mistral Small 3 24B (FP8, 1x L40S)" and e["queue"] == "default"
+    assert e["weights"] == {"source": "local", "local_dir": str(published / "Mistral-Small-24B-Instruct-2501-FP8-dynamic"),
+                            "bucket": "models", "path": "mistral-small-24b/fp8", "uri": "s3://models/mistral-small-24b/fp8",
+                            "exclude": ["consolidated*.safetensors", "consolidated*.pth"]}
+    assert e["registry"]["artifact_uri"] == ("s3://models/mistral-small-24b/fp8?endpoint=http%3A%2F%2Fminio.minio.svc%3A9000"
+                                             "&defaultRegion=us-east-1")
+    assert e["registry"]["version"] == "2501-fp8-dynamic" and e["registry"]["format_name"] == "vLLM"
+    assert e["smoke_test"] == {"prompt": "Explain Kubernetes GPU scheduling in 3 sentences.", "max_tokens": 64, "expect": None}
+    inputs_only = build_plan(profile("triple_play", published), settings=settings, read_checkpoints=False)[0]
+    assert inputs_only["complete"] is False and "vllm_args" not in inputs_only["models"]["mistral-3-fp8"]
+    assert inputs_only["models"]["mistral-3-fp8"]["weights"]["uri"] == e["weights"]["uri"]
+
+
+def test_settings_are_validated_with_the_variable_named():
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import settings as settings_mod
+    settings, errors = settings_mod.normalize({"namespace": "Private_AI", "s3_bucket": "My Bucket", "s3_endpoint": "minio:9000",
+                                               "local_queue": 7, "runtime": "x"})
+    assert errors == [
+        "llm_serving_runtime is not a setting of this collection; known: " + ", ".join(
+            "llm_serving_" + k for k in sorted(settings_mod.SETTINGS)) + ".",
+        "llm_serving_namespace 'Private_AI' is not a DNS-1123 label (lower case letters, digits and '-', at most 63).",
+        "llm_serving_s3_endpoint 'minio:9000' is not an http:// or https:// URL of the S3 endpoint (MinIO), as the "
+        "controller reaches it.",
+        "llm_serving_s3_bucket 'My Bucket' is not an S3 bucket name (3-63 lower case letters, digits, '.' and '-').",
+        "llm_serving_local_queue must be a LocalQueue name (DNS-1123 subdomain), got int 7.",
+    ]
+    assert settings_mod.normalize({})[1] == [
+        "llm_serving_s3_endpoint is not set; set it to an http:// or https:// URL "
+        "of the S3 endpoint (MinIO), as the controller reaches it."]
 
 
 def test_s3_source_without_credentials_is_rejected(monkeypatch):
@@ -610,7 +726,7 @@ def test_s3_access_denied_names_the_model_and_the_location():
              "hardware": {"instance_type": "g6.12xlarge", "gpus": 4}, "vllm": {"tensor_parallel_size": 4}}
         errors = build_plan([m], client_factory=lambda: client)[1]
     assert len(errors) == 1
-    assert errors[0].startswith("bf16: cannot read s3://models/bf16/ (") and "AccessDenied" in errors[0]
+    assert errors[0].startswith("llm_serving_models[0] (bf16): cannot read s3://models/bf16/ (") and "AccessDenied" in errors[0]
     assert "unit-test-secret" not in errors[0]
 
 

@@ -70,9 +70,11 @@ def test_module_explains_the_seed_layout_in_check_mode_without_leaking_secrets(t
             "vllm": {"tensor_parallel_size": 1, "max_model_len": 8192, "quantization": "fp8", "kv_cache_dtype": "fp8"}}
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
         {"name": "explain", "private_ai.llm_serving.serving_plan": {
-            "models": [seed], "fail_on_error": False,
-            "s3": {"access_key": "AKIAUNITTEST", "secret_key": SECRET}}},
-        {"name": "refuse", "private_ai.llm_serving.serving_plan": {"models": [seed]}, "ignore_errors": True},
+            "models": [seed], "fail_on_error": False, "settings": {"s3_endpoint": "http://127.0.0.1:9"},
+            "s3_access_key": "AKIAUNITTEST", "s3_secret_key": SECRET}},
+        {"name": "refuse", "private_ai.llm_serving.serving_plan": {
+            "models": [seed], "settings": {"s3_endpoint": "http://127.0.0.1:9"},
+            "s3_access_key": "AKIAUNITTEST", "s3_secret_key": SECRET}, "ignore_errors": True},
     ]}]
     p, tasks = run(tmp_path, play, "--check", "-vvv")
     assert SECRET not in p.stdout + p.stderr
@@ -82,14 +84,14 @@ def test_module_explains_the_seed_layout_in_check_mode_without_leaking_secrets(t
     assert explained["plan"]["models"]["mistral-24b-fp8"]["ok"] is False
     refused = tasks["refuse"]
     assert refused["failed"] is True
-    assert refused["msg"].startswith("2 problems: mistral-24b-fp8: vllm.quantization is fp8")
+    assert refused["msg"].startswith("2 problems: llm_serving_models[0] (mistral-24b-fp8): vllm.quantization is fp8")
     assert "NVIDIA-L40S on g6e.xlarge" in refused["msg"]
 
 
 def test_preflight_role_sets_the_plan_fact_in_check_mode(tmp_path, dirs):
     play = [{"hosts": "localhost", "gather_facts": False,
              "vars": {"llm_serving_models": models(dirs), "llm_serving_s3_access_key": "AKIAUNITTEST",
-                      "llm_serving_s3_secret_key": SECRET},
+                      "llm_serving_s3_secret_key": SECRET, "llm_serving_s3_endpoint": "http://127.0.0.1:9"},
              "roles": ["private_ai.llm_serving.preflight"],
              "tasks": [{"name": "show", "ansible.builtin.debug": {"var": "llm_serving_plan"}}]}]
     p, tasks = run(tmp_path, play, "--check")
@@ -101,21 +103,30 @@ def test_preflight_role_sets_the_plan_fact_in_check_mode(tmp_path, dirs):
 
 
 @pytest.mark.parametrize("mutate, expected", [
-    (lambda ms: ms[2].update(name="mistral-24b-bf16"), "llm_serving_models has duplicate name(s) mistral-24b-bf16;"),
-    (lambda ms: ms[0]["vllm"].update(tensor_parallel_size=8), "mistral-24b-bf16: vllm.tensor_parallel_size 8 is more than hardware.gpus 4;"),
-    (lambda ms: ms[1]["weights"].update(local_dir="/nonexistent/x"), "mistral-24b-fp8: weights.local_dir /nonexistent/x does not exist"),
-    (lambda ms: ms[1]["hardware"].update(instance_type="g9.xlarge"), "mistral-24b-fp8: hardware.instance_type 'g9.xlarge' is not in the GPU catalog"),
-    (lambda ms: ms[1]["hardware"].update(gpu_product="NVIDIA-L4"), "mistral-24b-fp8: hardware.gpu_product NVIDIA-L4 does not match instance type g6e.xlarge"),
-    (lambda ms: ms[0].update(name="Mistral"), "llm_serving_models[0].name 'Mistral' is not a DNS-1035 label"),
-    (lambda ms: ms[0]["vllm"].update(dtype="fp32"), "value of dtype must be one of"),
-    (None, "S3 credentials are missing"),
+    (lambda ms, v: ms[2].update(name="mistral-24b-bf16"), "llm_serving_models[2] (mistral-24b-bf16): name mistral-24b-bf16 is also"),
+    (lambda ms, v: ms[0]["vllm"].update(tensor_parallel_size=8),
+     "llm_serving_models[0] (mistral-24b-bf16): vllm.tensor_parallel_size 8 is more than hardware.gpus 4;"),
+    (lambda ms, v: ms[1]["weights"].update(local_dir="/nonexistent/x"),
+     "llm_serving_models[1] (mistral-24b-fp8).weights.local_dir /nonexistent/x does not exist"),
+    (lambda ms, v: ms[1]["hardware"].update(instance_type="g9.xlarge"),
+     "llm_serving_models[1] (mistral-24b-fp8): hardware.instance_type 'g9.xlarge' is not in the GPU catalog"),
+    (lambda ms, v: ms[1]["hardware"].update(gpu_product="NVIDIA-L4"),
+     "llm_serving_models[1] (mistral-24b-fp8): hardware.gpu_product NVIDIA-L4 does not match instance type g6e.xlarge"),
+    (lambda ms, v: ms[0].update(name="Mistral"), "llm_serving_models[0].name is not a DNS-1035 label"),
+    (lambda ms, v: ms[0]["vllm"].update(dtype="fp32"), "vllm.dtype must be one of auto, bfloat16, float16, got 'fp32'"),
+    (lambda ms, v: v.pop("llm_serving_s3_secret_key"), "S3 credentials are missing"),
+    (lambda ms, v: v.update(llm_serving_namespace="Private AI"), "llm_serving_namespace 'Private AI' is not a DNS-1123 label"),
+    (lambda ms, v: v.update(llm_serving_namepsace="x"), "llm_serving_namepsace is not a variable of this collection; rename it "
+                                                        "to llm_serving_namespace"),
+    (lambda ms, v: v.update(llm_serving_minio_models_part_size_mb="big"),
+     "role minio_models: argument 'llm_serving_minio_models_part_size_mb' is of type"),
+    (lambda ms, v: v.pop("llm_serving_models"), "llm_serving_models is empty: give a profile inventory"),
 ])
 def test_preflight_role_refuses_bad_input_with_one_sentence(tmp_path, dirs, mutate, expected):
     ms = models(dirs)
-    vars_ = {"llm_serving_models": ms}
-    if mutate:
-        mutate(ms)
-        vars_.update(llm_serving_s3_access_key="AKIAUNITTEST", llm_serving_s3_secret_key=SECRET)
+    vars_ = {"llm_serving_models": ms, "llm_serving_s3_endpoint": "http://127.0.0.1:9",
+             "llm_serving_s3_access_key": "AKIAUNITTEST", "llm_serving_s3_secret_key": SECRET}
+    mutate(ms, vars_)
     play = [{"hosts": "localhost", "gather_facts": False, "vars": vars_, "roles": ["private_ai.llm_serving.preflight"]}]
     p, tasks = run(tmp_path, play, "--check")
     assert p.returncode != 0

@@ -45,7 +45,7 @@ class ModelPlanner(object):
         self.ckpt = checkpoint
         self.catalog = catalog
         self.flavor = flavor
-        self.name = model["name"]
+        self.name = model.get("_label") or model["name"]  # llm_serving_models[i] (name) in messages
         self.errors = []
         self.warnings = []
 

@@ -11,6 +11,7 @@ import os
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import checkpoint as ckpt_mod
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import inputs
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import settings as settings_mod
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.catalog import (
     DEFAULT_FLAVOR, load_catalog)
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.checks import ModelPlanner
@@ -34,7 +35,7 @@ def s3_problem(s3, models):
         return None
     if not HAS_BOTO3:
         return "the boto3 Python library is missing on the host running the plan (pip install boto3)."
-    if not (s3.get("access_key") and s3.get("secret_key")):
+    if not (s3.get("access_key") and s3.get("secret_key")) and not s3.get("credentials_reported"):
         return ("no S3 credentials; set llm_serving_s3_access_key and llm_serving_s3_secret_key "
                 "(or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment).")
     return None
@@ -68,23 +69,57 @@ def read_checkpoint(model, client_factory):
         raise ckpt_mod.CheckpointError("cannot read s3://%s/%s/ (%s)." % (w["bucket"], w["path"], e))
 
 
-def build_plan(models, catalog_override=None, s3=None, flavor=DEFAULT_FLAVOR, client_factory=None):
+def _entry_inputs(m, settings):
+    """What the plan carries of a normalised entry besides the planner's numbers: everything a
+    role needs, so that no role reads llm_serving_models."""
+    w = m["weights"]
+    return {
+        "name": m["name"],
+        "display_name": m["display_name"],
+        "instance_type": m["hardware"]["instance_type"],
+        "gpu_product": m["hardware"]["gpu_product"],
+        "gpus": m["hardware"]["gpus"],
+        "replicas": m["replicas"],
+        "queue": settings["local_queue"],
+        "weights": {"source": w["source"], "local_dir": w["local_dir"], "bucket": w["bucket"], "path": w["path"],
+                    "uri": w["uri"], "exclude": w["exclude"]},
+        "registry": dict(m["registry"]),
+        "smoke_test": dict(m["smoke_test"]),
+    }
+
+
+def build_plan(models, catalog_override=None, s3=None, flavor=DEFAULT_FLAVOR, client_factory=None, settings=None,
+               read_checkpoints=True):
     """Plan a models list. Returns (plan, errors, warnings); nothing is changed anywhere.
 
-    ``client_factory`` returns an S3 client (tests pass a fake); by default a boto3 client is
-    built from ``s3`` on first use.
+    ``settings`` are the normalised collection-wide settings (settings.normalize; their defaults
+    when None). ``client_factory`` returns an S3 client (tests pass a fake); by default a boto3
+    client is built from ``s3`` on first use. Without ``read_checkpoints`` the plan has the
+    normalised inputs only (no checkpoint is read, no memory, vLLM args, nodes or quota): what
+    the teardown and the smoke test need.
     """
     s3 = dict(s3 or {})
     warnings = []
+    if settings is None:
+        settings = dict((k, v[0]) for k, v in settings_mod.SETTINGS.items())
+        settings["connection_endpoint"] = settings["connection_endpoint"] or s3.get("endpoint_url") or ""
+        settings["s3_bucket"] = s3.get("bucket") or settings["s3_bucket"]
     try:
         catalog = load_catalog(catalog_override)
     except ValueError as e:
         return None, [str(e)], warnings
-    normalized = [inputs.normalize(m, s3.get("bucket") or "models") for m in models]
-    problem = None if client_factory else s3_problem(s3, normalized)
-    errors = inputs.validate(normalized, catalog, problem)
+    normalized, errors = inputs.normalize_all(models, settings, catalog)
+    if read_checkpoints and not client_factory:
+        problem = s3_problem(s3, normalized)
+        if problem:
+            errors.extend("%s: weights.source is s3 but the bucket cannot be read: %s" % (m["_label"], problem)
+                          for m in normalized if m["weights"]["source"] == "s3")
     if errors:
         return None, errors, warnings
+    if not read_checkpoints:
+        entries = dict((m["name"], _entry_inputs(m, settings)) for m in normalized)
+        return {"settings": settings, "models": entries, "order": list(entries), "complete": False,
+                "ok": True, "warnings": []}, [], []
     if client_factory is None:
         cache = {}
 
@@ -98,7 +133,7 @@ def build_plan(models, catalog_override=None, s3=None, flavor=DEFAULT_FLAVOR, cl
         try:
             ckpt = read_checkpoint(m, client_factory)
         except ckpt_mod.CheckpointError as e:
-            errors.append("%s: %s" % (m["name"], e))
+            errors.append("%s: %s" % (m["_label"], e))
             continue
         planner = ModelPlanner(m, ckpt, catalog, flavor)
         entry = planner.plan()
@@ -106,6 +141,9 @@ def build_plan(models, catalog_override=None, s3=None, flavor=DEFAULT_FLAVOR, cl
         warnings.extend(planner.warnings)
         if entry is not None:
             entry["ok"] = not planner.errors
+            exclude = entry.pop("weights_exclude")
+            entry.update(_entry_inputs(m, settings))
+            entry["weights"]["exclude"] = exclude
             entries[m["name"]] = entry
     nodes, layout = pack_all(entries, catalog)
     for itype, node_list in layout.items():
@@ -127,7 +165,10 @@ def build_plan(models, catalog_override=None, s3=None, flavor=DEFAULT_FLAVOR, cl
         q["memory"] = "%dGi" % q["memory"]
     total_cost = sum(catalog["instance_types"][t]["hourly_cost"] * n for t, n in nodes.items())
     plan = {
+        "settings": settings,
         "models": entries,
+        "order": [m["name"] for m in normalized if m["name"] in entries],
+        "complete": True,
         "nodes": nodes,
         "node_layout": layout,
         "quota": quota,

@@ -1,0 +1,132 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The collection-wide settings: their defaults (the only ones), and their validation.
+
+The preflight passes every ``llm_serving_<setting>`` variable the inventory defines; the plan
+carries the result as ``llm_serving_plan.settings``, which every role reads. Credentials are not
+settings: they never enter the plan.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import difflib
+import os
+import re
+
+DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# S3 bucket naming rules (AWS; MinIO follows them): 3-63 characters, lower case letters, digits,
+# dots and hyphens, starting and ending with a letter or digit, not an IP address.
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+URL = re.compile(r"^https?://[^\s/?#]+(:\d+)?(/[^\s]*)?$")
+REGION = re.compile(r"^[a-z0-9-]{1,32}$")
+
+
+def _label(value):
+    return bool(DNS_1123_LABEL.match(value)) and len(value) <= 63
+
+
+def _subdomain(value):
+    return bool(DNS_1123_SUBDOMAIN.match(value)) and len(value) <= 253
+
+
+def _bucket(value):
+    return bool(BUCKET.match(value)) and not IPV4.match(value) and ".." not in value
+
+
+def _url(value):
+    return bool(URL.match(value))
+
+
+def _file(value):
+    return os.path.isfile(os.path.expanduser(value))
+
+
+# setting: (default, check, what a valid value is). A None check accepts any string; an empty
+# default means "not set" where the setting is optional.
+SETTINGS = {
+    "namespace": ("private-ai", _label, "a DNS-1123 label (lower case letters, digits and '-', at most 63)"),
+    "s3_endpoint": ("", _url, "an http:// or https:// URL of the S3 endpoint (MinIO), as the controller reaches it"),
+    "s3_bucket": ("models", _bucket, "an S3 bucket name (3-63 lower case letters, digits, '.' and '-')"),
+    "s3_region": ("us-east-1", REGION.match, "an S3 region such as us-east-1"),
+    "s3_ca_bundle": ("", _file, "the path of a CA bundle file on the controller"),
+    "connection_name": ("models-s3", _subdomain, "a Secret name (DNS-1123 subdomain)"),
+    "connection_endpoint": ("", _url, "an http:// or https:// URL of the S3 endpoint as the cluster reaches it"),
+    "cluster_queue": ("default", _subdomain, "a ClusterQueue name (DNS-1123 subdomain)"),
+    "local_queue": ("default", _subdomain, "a LocalQueue name (DNS-1123 subdomain)"),
+    "runtime_name": ("vllm-cuda-runtime", _label, "a ServingRuntime name (DNS-1123 label)"),
+    "registry_url": ("", _url, "the Model Registry's REST base URL (http:// or https://)"),
+    "registry_name": ("private-ai-registry", _label, "the ModelRegistry's name (DNS-1123 label)"),
+    "registry_namespace": ("rhoai-model-registries", _label, "a namespace name (DNS-1123 label)"),
+    "registry_ca_bundle": ("", _file, "the path of a CA bundle file on the controller"),
+}
+REQUIRED = ("s3_endpoint",)
+
+
+def variable(setting):
+    return "llm_serving_" + setting
+
+
+def normalize(given):
+    """(settings, errors): every setting with its default where ``given`` (setting -> value, the
+    inventory's llm_serving_<setting> without the prefix) leaves it out or empty."""
+    errors = []
+    out = {}
+    for key in sorted(given or {}):
+        if key not in SETTINGS:
+            errors.append("%s is not a setting of this collection; known: %s."
+                          % (variable(key), ", ".join(variable(k) for k in sorted(SETTINGS))))
+    for key, (default, check, what) in SETTINGS.items():
+        value = (given or {}).get(key)
+        if value is None or value == "":
+            if key in REQUIRED:
+                errors.append("%s is not set; set it to %s." % (variable(key), what))
+            out[key] = default
+            continue
+        if not isinstance(value, str):
+            errors.append("%s must be %s, got %s %r." % (variable(key), what, type(value).__name__, value))
+            out[key] = default
+            continue
+        value = value.strip()
+        if check is not None and not check(value):
+            hint = " (the file does not exist)" if check is _file else ""
+            errors.append("%s %r is not %s%s." % (variable(key), value, what, hint))
+        out[key] = os.path.expanduser(value) if check is _file else value
+    if not out["connection_endpoint"]:
+        out["connection_endpoint"] = out["s3_endpoint"]
+    return out, errors
+
+
+# llm_serving_* variables that are neither settings nor role options: connection, profile and
+# credentials variables, and the facts the roles set. Names under a playbook's own prefix are
+# that playbook's options.
+OTHER_VARIABLES = (
+    "llm_serving_models", "llm_serving_models_root", "llm_serving_kubeconfig", "llm_serving_context",
+    "llm_serving_s3_access_key", "llm_serving_s3_secret_key", "llm_serving_registry_token",
+    "llm_serving_plan", "llm_serving_registry_ids", "llm_serving_summary",
+    "llm_serving_inference_services_results", "llm_serving_minio_models_synced",
+)
+PLAYBOOK_PREFIXES = ("llm_serving_teardown_", "llm_serving_benchmark_")
+
+
+def split_variables(variables, known):
+    """(settings given, errors): the settings among the inventory's llm_serving_* ``variables``
+    (name -> value), and one sentence for each name that is neither a setting, a role option
+    (``known``), nor one of OTHER_VARIABLES: most often a typo, which would otherwise be ignored."""
+    names = set(variable(k) for k in SETTINGS) | set(known or ()) | set(OTHER_VARIABLES)
+    given, errors = {}, []
+    for name in sorted(variables or {}):
+        if name.startswith("llm_serving_") and name[len("llm_serving_"):] in SETTINGS:
+            given[name[len("llm_serving_"):]] = variables[name]
+        elif name not in names and not name.startswith(PLAYBOOK_PREFIXES):
+            close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.75)
+            if close:
+                errors.append("%s is not a variable of this collection; rename it to %s (or remove it)." % (name, close[0]))
+            else:
+                errors.append("%s is not a variable of this collection; remove it (the settings are in docs/models.md, "
+                              "each role's options in its argument spec)." % name)
+    return given, errors
