@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters that turn the modules' results into the roles' reports (logic in module_utils/serving_report.py)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: serving_summary
+short_description: The deployment summary - per model URL, GPUs, readiness, TTFT, tokens/s and cost
+version_added: 0.3.0
+description:
+  - Given the plan (O(_input), C(llm_serving_plan)) and the endpoint results of the
+    inference_services role, returns C(rows) (one dict per model, in plan order) and C(lines) (one
+    line per model and a total).
+  - "Companion filters in this file:
+    C(private_ai.llm_serving.synced_models) (the loop results of the minio_models upload task ->
+    per model its bucket, path, bytes, files, upload numbers and parsed config.json);
+    C(private_ai.llm_serving.endpoint_results) (plan order, the inference_service_wait result and
+    the smoke tests' loop results -> per model URL, internal URL, readiness and measurements);
+    C(private_ai.llm_serving.benchmark_lines) (plan order and the benchmark's loop results -> one
+    line per model with min / median / p95 / max of TTFT, latency and tokens/s, nearest-rank
+    percentiles)."
+options:
+  _input:
+    description: The plan, C(llm_serving_plan).
+    type: dict
+    required: true
+  results:
+    description: C(llm_serving_inference_services_results).
+    type: dict
+"""
+
+EXAMPLES = r"""
+- name: Print the summary
+  ansible.builtin.debug:
+    msg: "{{ (llm_serving_plan | private_ai.llm_serving.serving_summary(llm_serving_inference_services_results)).lines }}"
+"""
+
+RETURN = r"""
+_value:
+  description: C(rows) (list of dict) and C(lines) (list of str).
+  type: dict
+"""
+
+from ansible_collections.private_ai.llm_serving.plugins.module_utils import serving_report
+
+
+def serving_summary(plan, results=None):
+    rows, lines = serving_report.summary(plan or {}, results or {})
+    return {"rows": rows, "lines": lines}
+
+
+def synced_models(sync_results):
+    return serving_report.synced(sync_results)
+
+
+def endpoint_results(order, wait, smoke_results=None):
+    return serving_report.endpoints(order or [], wait or {}, smoke_results or [])
+
+
+def benchmark_lines(order, runs):
+    return serving_report.benchmark(order or [], runs or [])
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"serving_summary": serving_summary, "synced_models": synced_models,
+                "endpoint_results": endpoint_results, "benchmark_lines": benchmark_lines}
