@@ -288,11 +288,12 @@ S3_ENDPOINT = "http://127.0.0.1:19000"
 def _models(rid):
     return [
         {"name": "reg-full-%s" % rid, "weights": {"bucket": "models", "path": "it/%s/bf16" % rid},
+         "hardware": {"instance_type": "g6.12xlarge"},
          "registry": {"model_name": "It-Full-%s" % rid, "version": "2501-bf16", "description": "full entry",
                       "owner": "platform-team", "author": "Mistral AI", "format_name": "vLLM",
                       "format_version": "1", "custom_properties": {"approved": "yes"}}},
         # Only what a minimal models entry carries: registry defaults apply.
-        {"name": "reg-min-%s" % rid, "weights": {"path": "it/%s/fp8" % rid}},
+        {"name": "reg-min-%s" % rid, "weights": {"path": "it/%s/fp8" % rid}, "hardware": {"instance_type": "g6e.xlarge"}},
     ]
 
 
@@ -304,6 +305,9 @@ def _role_play(tmp_path, extra_vars, *args, tasks_from=None):
             "module_defaults": {"group/private_ai.llm_serving.k8s": {
                 "kubeconfig": "{{ llm_serving_kubeconfig | default(omit) }}"}},
             "tasks": [
+                # The roles read the plan the preflight makes from the inventory's variables.
+                {"name": "plan", "ansible.builtin.include_role": {"name": "private_ai.llm_serving.preflight"},
+                 "vars": {"llm_serving_preflight_read_checkpoints": False}},
                 {"name": "registry_seed", "ansible.builtin.include_role": dict(
                     {"name": role["role"]}, **({"tasks_from": tasks_from} if tasks_from else {}))},
                 # The test reads the published fact from a file (changed_when: false keeps the recap honest).
@@ -311,7 +315,7 @@ def _role_play(tmp_path, extra_vars, *args, tasks_from=None):
                     "dest": str(tmp_path / "ids.json"),
                     "content": "{{ llm_serving_registry_ids | default({}) | to_json }}"}}]}
     if tasks_from:
-        play["tasks"][1] = {"name": "url", "ansible.builtin.debug": {"var": "__registry_seed_discovered_url"}}
+        play["tasks"][2] = {"name": "url", "ansible.builtin.debug": {"var": "__registry_seed_discovered_url"}}
     return _playbook(tmp_path, [play], "-e", "@%s" % vars_file, *args)
 
 
@@ -401,7 +405,7 @@ def test_role_discovers_the_registry_url_from_its_service_and_route(run_id, name
     core.create_namespaced_service(namespace, {
         "metadata": {"name": "it-registry", "labels": {"component": "model-registry"}},
         "spec": {"ports": [{"name": "https-api", "port": 8443}, {"name": "grpc-api", "port": 9090}]}})
-    extra = {"llm_serving_models": [], "llm_serving_registry_namespace": namespace,
+    extra = {"llm_serving_models": _models(run_id)[:1], "llm_serving_registry_namespace": namespace,
              "llm_serving_registry_name": "it-registry", "llm_serving_s3_endpoint": S3_ENDPOINT,
              "llm_serving_kubeconfig": LAB.get("deployer_kubeconfig") or LAB["kubeconfig"]}
     proc = _role_play(tmp_path, extra, tasks_from="discover.yml")

@@ -54,6 +54,16 @@ def run_play(lab, tmp_path, tasks, extra_vars, check=True):
     return proc
 
 
+def role_plan(lab, **settings):
+    """llm_serving_plan as the preflight makes it, for a role run on its own: the settings with
+    their defaults (module_utils/serving_plan/settings.py) and no models."""
+    sys.path.insert(0, str(REPO / ".ansible" / "collections"))
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import settings as settings_mod
+    normalized, errors = settings_mod.normalize(dict({"s3_endpoint": lab["s3"]["endpoint"]}, **settings))
+    assert errors == []
+    return {"settings": normalized, "models": {}, "order": []}
+
+
 @pytest.fixture
 def scratch_ns(core):
     ns = new_namespace(core, "realcl")
@@ -79,7 +89,7 @@ def test_data_connection_secret_gives_predictor_pods(lab, core, custom, scratch_
 - name: Data connection
   ansible.builtin.include_role:
     name: private_ai.llm_serving.minio_models
-""", {"llm_serving_namespace": scratch_ns, "llm_serving_s3_bucket": bucket, "llm_serving_models": []})
+""", {"llm_serving_plan": role_plan(lab, namespace=scratch_ns, s3_bucket=bucket)})
     entry = wait_for(lambda: core.read_namespaced_secret("storage-config", scratch_ns), lambda s: s.data,
                      30, "odh-model-controller's storage-config")
     config = json.loads(base64.b64decode(entry.data["models-s3"]))
@@ -119,8 +129,8 @@ def test_gpu_quota_on_a_queue_made_before_the_gpu_nodes(lab, custom, scratch_ns,
   ansible.builtin.include_role:
     name: private_ai.llm_serving.kueue_quota
 """
-    extra = {"llm_serving_namespace": scratch_ns, "llm_serving_cluster_queue": rhoai_queue,
-             "llm_serving_local_queue": "q", "llm_serving_plan": plan}
+    extra = {"llm_serving_plan": dict(role_plan(lab, namespace=scratch_ns, cluster_queue=rhoai_queue,
+                                                local_queue="q"), **plan)}
     run_play(lab, tmp_path, tasks, extra)
     cq = custom.get_cluster_custom_object("kueue.x-k8s.io", "v1beta1", "clusterqueues", rhoai_queue)
     groups = [(g["coveredResources"], [(f["name"], {r["name"]: str(r["nominalQuota"]) for r in f["resources"]})
@@ -231,14 +241,14 @@ def test_serving_runtime_takes_its_image_from_openshift_ais_template(lab, custom
     template = custom.get_namespaced_custom_object("template.openshift.io", "v1", "redhat-ods-applications",
                                                    "templates", "vllm-cuda-runtime-template")
     shipped = template["objects"][0]["spec"]["containers"][0]["image"]
-    run_play(lab, tmp_path, tasks, {"llm_serving_namespace": scratch_ns})
+    run_play(lab, tmp_path, tasks, {"llm_serving_plan": role_plan(lab, namespace=scratch_ns)})
     rt = runtime()
     assert rt["spec"]["containers"][0]["image"] == shipped
     assert rt["metadata"]["annotations"]["opendatahub.io/runtime-version"] == "v0.9.1.0"
     # odh-model-controller's metrics dashboard reads it (kserve_metrics_dashboard_reconciler.go)
     assert rt["spec"]["annotations"]["opendatahub.io/kserve-runtime"] == "vllm"
     # a cluster without the Template: the collection's pinned OpenShift AI 3.0.0 image
-    run_play(lab, tmp_path, tasks, {"llm_serving_namespace": scratch_ns,
+    run_play(lab, tmp_path, tasks, {"llm_serving_plan": role_plan(lab, namespace=scratch_ns),
                                     "llm_serving_vllm_runtime_template_namespace": scratch_ns})
     assert runtime()["spec"]["containers"][0]["image"].startswith("registry.redhat.io/rhaiis/vllm-cuda-rhel9@sha256:ad756c01")
 

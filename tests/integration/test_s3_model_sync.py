@@ -539,6 +539,10 @@ ROLE_PLAYBOOK = """
     group/private_ai.llm_serving.k8s:
       kubeconfig: "{{ kubeconfig }}"
   roles:
+    # the roles read the plan the preflight makes from the inventory's variables
+    - role: private_ai.llm_serving.preflight
+      vars:
+        llm_serving_preflight_read_checkpoints: false
     - role: private_ai.llm_serving.minio_models
   post_tasks:
     - name: Synced
@@ -576,8 +580,9 @@ def test_role_syncs_models_and_applies_the_data_connection_idempotently(tmp_path
         "llm_serving_minio_models_part_size_mb": 5,
         "llm_serving_models": [
             {"name": "tiny-local", "weights": {"source": "local", "local_dir": str(src),
-                                               "path": "tiny/local"}},
-            {"name": "already-there", "weights": {"source": "s3", "path": "elsewhere"}},
+                                               "path": "tiny/local"}, "hardware": {"instance_type": "g6e.xlarge"}},
+            {"name": "already-there", "weights": {"source": "s3", "path": "elsewhere"},
+             "hardware": {"instance_type": "g6e.xlarge"}},
         ],
     }
     (tmp_path / "vars.json").write_text(json.dumps(extra))
