@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "collections"))
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.openai_client import (  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.openai.client import (  # noqa: E402
     EndpointError,
     backoff_delay,
     base_url,

@@ -8,12 +8,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "collections"))
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_diagnostics import (  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.diagnostics import (  # noqa: E402
     Diagnostics,
     explain,
     pod_summary,
 )
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_wait import WaitError  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.wait import WaitError  # noqa: E402
 
 NS = "private-ai"
 

@@ -11,8 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "collections"))
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s_quantity import quantity  # noqa: E402
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_readiness import (  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.quantity import quantity  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.readiness import (  # noqa: E402
     internal_url,
     readiness,
     reflects,

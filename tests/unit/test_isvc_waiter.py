@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "collections"))
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_wait import (  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.wait import (  # noqa: E402
     Disconnected,
     Gone,
     Stream,

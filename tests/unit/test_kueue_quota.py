@@ -1,4 +1,4 @@
-"""The ClusterQueue the kueue_quota role applies (module_utils/kueue_quota.py), from the queues an
+"""The ClusterQueue the kueue_quota role applies (module_utils/k8s/kueue.py), from the queues an
 OpenShift AI 3.0 cluster has, checked against Kueue's resource-group rules (the lab's real Kueue
 webhook enforces the same: lab/tests/test_kueue.py)."""
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "collections"))
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s_quantity import (  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.quantity import (  # noqa: E402
     format_quantity,
     quantity,
 )
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.kueue_quota import (  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.kueue import (  # noqa: E402
     desired_cluster_queue,
     shortfall,
     validate_resource_groups,

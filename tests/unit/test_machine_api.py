@@ -1,4 +1,4 @@
-"""What the teardown does to GPU MachineSets (module_utils/machine_api.py gpu_scale_down): only
+"""What the teardown does to GPU MachineSets (module_utils/k8s/machines.py gpu_scale_down): only
 Machines whose node runs no workload go, the nodes kept are priced, and one line says what is left
 and how to stop it. The lab's Machine API follows the delete priority these rely on
 (lab/tests/test_machine_api.py)."""
@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "collections"))
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.machine_api import (  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.machines import (  # noqa: E402
     gpu_scale_down,
     gpu_scale_down_summary,
 )

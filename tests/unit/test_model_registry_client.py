@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "collections"))
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.model_registry_client import (  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.model_registry.client import (  # noqa: E402
     API_PATH,
     RegistryClient,
     RegistryError,

@@ -14,8 +14,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "collections"))
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils import (  # noqa: E402
-    model_registry_ensure as mre,
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.model_registry import (  # noqa: E402
+    ensure as mre,
 )
 
 

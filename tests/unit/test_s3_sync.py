@@ -11,12 +11,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "colle
 
 from botocore.exceptions import ClientError, EndpointConnectionError  # noqa: E402
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils import s3_sync_digest as digest  # noqa: E402
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync import (  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync import digest  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync.sync import (  # noqa: E402
     normalize_prefix,
     scan_local,
 )
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_client import (  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync.client import (  # noqa: E402
     S3SyncError,
     client_error,
     make_client,
@@ -178,8 +178,8 @@ import botocore.auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils import s3_sync_http  # noqa: E402
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_upload import _Body  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync import http as s3_sync_http  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync.upload import _Body  # noqa: E402
 
 NOW = datetime.datetime(2026, 11, 23, 5, 30, 0)
 

@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import fnmatch
 import json
 import os
@@ -28,15 +29,14 @@ class CheckpointError(Exception):
     """The checkpoint cannot be read; the message names the model and the location."""
 
 
-class Checkpoint(object):
-    """config (dict), files ({relative name: size}), index_total_size (int or None), location."""
+class Checkpoint(collections.namedtuple("Checkpoint", "location config files index_total_size params")):
+    """config (dict), files ({relative name: size}), index_total_size (int or None), location,
+    params (Mistral's params.json or None): what was read, never changed afterwards."""
 
-    def __init__(self, location, config, files, index_total_size=None, params=None):
-        self.location = location
-        self.config = config
-        self.files = files
-        self.index_total_size = index_total_size
-        self.params = params
+    __slots__ = ()
+
+    def __new__(cls, location, config, files, index_total_size=None, params=None):
+        return super(Checkpoint, cls).__new__(cls, location, config, files, index_total_size, params)
 
     def has(self, pattern):
         return any(fnmatch.fnmatch(posixpath.basename(n), pattern) for n in self.files)

@@ -50,10 +50,27 @@ def synced(sync_results):
     return out
 
 
-def endpoints(order, wait, smoke_results):
-    """Per model (in plan order): endpoint, readiness and smoke-test numbers."""
+def smoke_test_endpoints(plan, wait, endpoint="external"):
+    """chat_completion's ``endpoints``: per model in plan order, the URL inference_service_wait
+    found (``external``: status.url, else status.address.url) and the plan's smoke test."""
     states = dict((s.get("name"), s) for s in (wait or {}).get("inference_services") or [])
-    smokes = _by_model(smoke_results, "__isvc_item")
+    out = []
+    for name in plan.get("order") or []:
+        model, state = plan["models"][name], states.get(name) or {}
+        smoke = model.get("smoke_test") or {}
+        entry = {"name": name, "model": name, "prompt": smoke.get("prompt"), "max_tokens": smoke.get("max_tokens"),
+                 "url": state.get("url") if endpoint == "external" else state.get("internal_url")}
+        if smoke.get("expect"):
+            entry["expect"] = smoke["expect"]
+        out.append(entry)
+    return out
+
+
+def endpoints(order, wait, smoke_results):
+    """Per model (in plan order): endpoint, readiness and smoke-test numbers (``smoke_results``:
+    chat_completion's ``results`` with ``endpoints``)."""
+    states = dict((s.get("name"), s) for s in (wait or {}).get("inference_services") or [])
+    smokes = dict((r.get("name"), r) for r in smoke_results or [])
     out = {}
     for name in order:
         st, sm = states.get(name, {}), smokes.get(name, {})

@@ -22,6 +22,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import excerpt
+
 import http.client
 import json
 import os
@@ -37,29 +40,22 @@ from ansible.module_utils.urls import Request, make_context
 # Statuses that mean "not yet" rather than "wrong": rate limiting, the model still loading
 # (vLLM and KServe answer 503), and gateways/routes in front of a pod that is not up yet.
 RETRY_STATUSES = frozenset((429, 502, 503, 504))
-BODY_EXCERPT = 300
 BACKOFF_BASE = 0.25
 BACKOFF_MAX = 5.0
 
 
-class EndpointError(Exception):
+class EndpointError(ModuleError):
     """A failure of the smoke test; str() is one sentence for the operator, never a secret."""
 
     def __init__(self, msg, status=None, body=None, attempts=0):
-        super(EndpointError, self).__init__(msg)
-        self.status = status
-        self.body = body
-        self.attempts = attempts
+        super(EndpointError, self).__init__(msg, status=status, body=body, attempts=attempts)
 
 
-class _Transient(Exception):
+class _Transient(ModuleError):
     """An attempt that may succeed later (connection refused, 429/502/503/504)."""
 
     def __init__(self, what, status=None, body=None, retry_after=None):
-        super(_Transient, self).__init__(what)
-        self.status = status
-        self.body = body
-        self.retry_after = retry_after
+        super(_Transient, self).__init__(what, status=status, body=body, retry_after=retry_after)
 
 
 def use_proxy(proxy):
@@ -78,18 +74,6 @@ def base_url(url):
     if url.endswith("/v1"):
         url = url[:-3]
     return url
-
-
-def excerpt(body, secret=None, limit=BODY_EXCERPT):
-    """First `limit` characters of a response body on one line, with `secret` masked."""
-    if body is None:
-        return ""
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    if secret:
-        body = body.replace(secret, "********")
-    body = " ".join(body.split())
-    return body if len(body) <= limit else body[:limit] + "..."
 
 
 def backoff_delay(attempt, rng=random, base=BACKOFF_BASE, cap=BACKOFF_MAX):

@@ -12,13 +12,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
+
 import importlib.util
 import ssl
 import sys
 import threading
 import traceback
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils import s3_sync_http
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync import http as s3_sync_http
 
 BOTO3_IMPORT_ERROR = None
 try:
@@ -48,16 +50,24 @@ def _botocore_exceptions():
     return sys.modules.get("botocore.exceptions")
 
 
-class S3SyncError(Exception):
-    """A failure as one sentence: ``Failed to <doing>: <why>.`` plus details for the result."""
+class S3SyncError(ModuleError):
+    """A failure as one sentence: ``Failed to <doing>: <why>.`` plus details for the result
+    (``why`` may grow after the fact: ``msg`` is always made from it)."""
 
     def __init__(self, doing, why, **details):
-        self.doing, self.why, self.details = doing, why, details
-        super(S3SyncError, self).__init__(self.msg)
+        self.doing, self.why = doing, why
+        super(S3SyncError, self).__init__(None, **details)
 
     @property
     def msg(self):
         return "Failed to %s: %s." % (self.doing, self.why.rstrip("."))
+
+    @msg.setter
+    def msg(self, value):
+        pass  # ModuleError sets it; here it is derived from doing and why
+
+    def __str__(self):
+        return self.msg
 
 
 _CODES = {

@@ -30,11 +30,11 @@ import time
 import zlib
 from concurrent.futures import wait
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_client import (
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync.client import (
     S3SyncError,
     client_error,
 )
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_digest import (
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync.digest import (
     WHOLE,
     effective_part_size,
     etag_from_digests,

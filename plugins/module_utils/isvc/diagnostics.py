@@ -14,13 +14,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_readiness import (
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.readiness import (
     ISVC_LABEL,
     readiness,
     rollout,
     terminal_failure,
 )
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_wait import (
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.wait import (
     Disconnected,
     WaitError,
 )

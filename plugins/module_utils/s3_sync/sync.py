@@ -15,13 +15,13 @@ import fnmatch
 import os
 import time
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_client import (
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync.client import (
     S3Session,
     S3SyncError,
     client_error,
     missing_bucket,
 )
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_digest import (
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync.digest import (
     MIB,
     WHOLE,
     DigestCache,
@@ -267,7 +267,7 @@ def sync(opts, check_mode=False):
                                                          endpoint)
         if not check_mode and (uploads or result["stale_uploads"]):
             # Imported here: a run with nothing to write needs neither it nor boto3.
-            from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_upload \
+            from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync.upload \
                 import Uploader
             uploader = Uploader(session, opts, cache, PART_SIZE_META)
             for stale in result["stale_uploads"]:

@@ -12,6 +12,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import excerpt
+
 import json
 import socket
 import ssl
@@ -31,7 +34,7 @@ RETRY_STATUSES = (502, 503, 504)
 RETRY_DELAYS = (1, 2, 4)
 
 
-class RegistryError(Exception):
+class RegistryError(ModuleError):
     """The one error type of the client.
 
     ``status`` is the HTTP status (None when no response came back), ``body`` an
@@ -39,17 +42,7 @@ class RegistryError(Exception):
     """
 
     def __init__(self, msg, status=None, body=None, url=None, method=None):
-        super(RegistryError, self).__init__(msg)
-        self.msg = msg
-        self.status = status
-        self.body = body
-        self.url = url
-        self.method = method
-
-    def as_dict(self):
-        """The facts behind the error that are known, for ``fail_json``."""
-        facts = dict(status=self.status, body=self.body, url=self.url, method=self.method)
-        return dict((k, v) for k, v in facts.items() if v is not None)
+        super(RegistryError, self).__init__(msg, status=status, body=body, url=url, method=method)
 
 
 def api_base(url):
@@ -64,16 +57,7 @@ def api_base(url):
 
 
 def _excerpt(data, secret=None):
-    if data is None:
-        return ""
-    if isinstance(data, bytes):
-        data = data.decode("utf-8", errors="replace")
-    text = " ".join(data.split())
-    if secret:
-        text = text.replace(secret, "********")
-    if len(text) > BODY_EXCERPT:
-        text = text[:BODY_EXCERPT] + "..."
-    return text
+    return excerpt(data, secret, limit=BODY_EXCERPT)
 
 
 def _is_registry_error_body(data):
@@ -159,7 +143,7 @@ class RegistryClient:
                 url=url, method=method)
 
     def _http_error(self, method, url, status, raw):
-        excerpt = _excerpt(raw, self._token)
+        body = _excerpt(raw, self._token)
         if status in (401, 403):
             if self._token:
                 why = "the registry rejected the token"
@@ -174,8 +158,8 @@ class RegistryClient:
                    % (self.base, method, status))
         else:
             msg = "Model Registry request %s %s failed with HTTP %d: %s" % (
-                method, url, status, excerpt or "(empty body)")
-        return RegistryError(msg, status=status, body=excerpt, url=url, method=method)
+                method, url, status, body or "(empty body)")
+        return RegistryError(msg, status=status, body=body, url=url, method=method)
 
     def _connection_error(self, method, url, exc):
         reason = getattr(exc, "reason", None) or exc

@@ -14,6 +14,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
+
 import copy
 import json
 
@@ -24,14 +26,12 @@ REDACTED_CHANGED = "**REDACTED (changed)**"
 _VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid")
 
 
-class ApplyError(Exception):
-    """An apply the API server refused, with the server's own reason and message."""
+class ApplyError(ModuleError):
+    """An apply the API server refused, with the server's own reason and message (``causes``:
+    the server's status details)."""
 
-    def __init__(self, msg, status=None, reason=None, details=None):
-        super(ApplyError, self).__init__(msg)
-        self.status = status
-        self.reason = reason
-        self.details = details
+    def __init__(self, msg, status=None, reason=None, causes=None):
+        super(ApplyError, self).__init__(msg, status=status, reason=reason, causes=causes)
 
 
 def object_ref(definition):
@@ -90,7 +90,7 @@ def _error_from_api(exc, definition):
         pass
     return ApplyError(
         "The API server refused %s: %s" % (object_ref(definition), message),
-        status=getattr(exc, "status", None), reason=reason, details=details,
+        status=getattr(exc, "status", None), reason=reason, causes=details,
     )
 
 

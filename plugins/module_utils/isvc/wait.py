@@ -26,7 +26,7 @@ try:
 except ImportError:  # Python 2 controller-side import by ansible-test; modules run on Python 3
     import Queue as queue  # noqa: N813
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_readiness import (
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.readiness import (
     ISVC_LABEL,
     deployment_name,
     readiness,

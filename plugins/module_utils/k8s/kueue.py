@@ -24,7 +24,7 @@ __metaclass__ = type
 
 import copy
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s_quantity import (
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.quantity import (
     format_quantity,
     quantity,
 )

@@ -24,7 +24,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s_quantity import quantity
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.quantity import quantity
 
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 MAIN_CONTAINER = "kserve-container"

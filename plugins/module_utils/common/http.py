@@ -1,0 +1,25 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every HTTP client of the collection shows of a response: one line, secrets masked."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+BODY_EXCERPT = 300
+MASK = "********"
+
+
+def excerpt(body, secret=None, limit=BODY_EXCERPT):
+    """The first ``limit`` characters of a response body on one line, with ``secret`` (a string or
+    a list of strings: tokens, keys) masked wherever it appears; "" for no body."""
+    if body is None:
+        return ""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    for value in ([secret] if isinstance(secret, str) else (secret or ())):
+        if value:
+            body = body.replace(value, MASK)
+    body = " ".join(body.split())
+    return body if len(body) <= limit else body[:limit] + "..."
