@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, private_ai.llm_serving contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters for the Kueue ClusterQueue a plan needs (logic in module_utils/kueue_quota.py)."""
+"""Filters for the Kueue ClusterQueue a plan needs (logic in module_utils/k8s/kueue.py)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -52,7 +52,7 @@ _value:
   type: dict
 """
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.kueue_quota import (
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.kueue import (
     desired_cluster_queue,
     shortfall,
     validate_resource_groups,

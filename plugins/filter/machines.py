@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, private_ai.llm_serving contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters over OpenShift Machine API objects (logic in module_utils/machine_api.py)."""
+"""Filters over OpenShift Machine API objects (logic in module_utils/k8s/machines.py)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -57,7 +57,7 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.private_ai.llm_serving.plugins.module_utils import machine_api
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import machines as machine_api
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.catalog import (
     CatalogError, load_catalog)
 

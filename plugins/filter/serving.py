@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, private_ai.llm_serving contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters that turn the modules' results into the roles' reports (logic in module_utils/serving_report.py)."""
+"""Filters that turn the modules' results into the roles' reports (logic in module_utils/serving_plan/report.py)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -18,8 +18,10 @@ description:
   - "Companion filters in this file:
     C(private_ai.llm_serving.synced_models) (the loop results of the minio_models upload task ->
     per model its bucket, path, bytes, files, upload numbers and parsed config.json);
+    C(private_ai.llm_serving.smoke_test_endpoints) (the plan, the inference_service_wait result and
+    C(external) or C(internal) -> chat_completion's C(endpoints), one per model in plan order);
     C(private_ai.llm_serving.endpoint_results) (plan order, the inference_service_wait result and
-    the smoke tests' loop results -> per model URL, internal URL, readiness and measurements);
+    chat_completion's C(results) -> per model URL, internal URL, readiness and measurements);
     C(private_ai.llm_serving.benchmark_lines) (plan order and the benchmark's loop results -> one
     line per model with min / median / p95 / max of TTFT, latency and tokens/s, nearest-rank
     percentiles)."
@@ -45,7 +47,7 @@ _value:
   type: dict
 """
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils import serving_report
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import report as serving_report
 
 
 def serving_summary(plan, results=None):
@@ -61,6 +63,10 @@ def endpoint_results(order, wait, smoke_results=None):
     return serving_report.endpoints(order or [], wait or {}, smoke_results or [])
 
 
+def smoke_test_endpoints(plan, wait, endpoint="external"):
+    return serving_report.smoke_test_endpoints(plan or {}, wait or {}, endpoint)
+
+
 def benchmark_lines(order, runs):
     return serving_report.benchmark(order or [], runs or [])
 
@@ -68,4 +74,5 @@ def benchmark_lines(order, runs):
 class FilterModule(object):
     def filters(self):
         return {"serving_summary": serving_summary, "synced_models": synced_models,
-                "endpoint_results": endpoint_results, "benchmark_lines": benchmark_lines}
+                "endpoint_results": endpoint_results, "benchmark_lines": benchmark_lines,
+                "smoke_test_endpoints": smoke_test_endpoints}

@@ -30,13 +30,23 @@ options:
     description:
       - Base URL of the endpoint, for example the InferenceService C(status.url) or
         C(status.address.url). A trailing C(/v1) is accepted and removed.
+      - Required unless O(endpoints) is given.
     type: str
-    required: true
   model:
     description:
       - The served model name (for an InferenceService on the vLLM runtime, its name).
+      - Required unless O(endpoints) is given.
     type: str
-    required: true
+  endpoints:
+    description:
+      - Several endpoints to test at once, concurrently, in one module run (one thread each).
+        Each entry takes C(url), C(model), C(prompt) or C(messages), and optionally C(max_tokens)
+        and C(expect) (over O(max_tokens) and O(expect)) and C(name) (the label in messages,
+        default C(model)). The other options apply to all.
+      - The result is RV(results), one entry per endpoint in the same order; when any fails, the
+        module fails once, naming every failed endpoint.
+    type: list
+    elements: dict
   prompt:
     description:
       - The user message to send. Mutually exclusive with O(messages).
@@ -202,23 +212,34 @@ body_excerpt:
   description: First 300 characters of the failing response body, token masked.
   returned: failure
   type: str
+results:
+  description:
+    - With O(endpoints), one result per endpoint in their order, each with the keys above and
+      C(name); a failed endpoint has C(failed=true), C(msg), C(status) and C(body_excerpt).
+  returned: when O(endpoints) is given
+  type: list
+  elements: dict
 """
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.openai_client import (
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.openai.client import (
     EndpointError,
     run_smoke_test,
     use_proxy,
 )
 
+ENDPOINT_KEYS = ("url", "model", "prompt", "messages", "max_tokens", "expect", "name")
+
 
 def argument_spec():
     return dict(
-        url=dict(type="str", required=True),
-        model=dict(type="str", required=True),
+        url=dict(type="str"),
+        model=dict(type="str"),
+        endpoints=dict(type="list", elements="dict"),
         prompt=dict(type="str"),
         messages=dict(type="list", elements="dict"),
         max_tokens=dict(type="int", default=32, no_log=False),
@@ -234,37 +255,75 @@ def argument_spec():
     )
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=[("prompt", "messages")],
-        required_one_of=[("prompt", "messages")],
-        supports_check_mode=True,
-    )
-    p = module.params
-    if p["max_tokens"] < 1:
-        module.fail_json(msg="max_tokens must be at least 1, got %d." % p["max_tokens"])
+def endpoint_problems(p, endpoints):
+    """One sentence per bad option or endpoint entry (the module fails with all of them)."""
+    problems = []
     if p["timeout"] <= 0:
-        module.fail_json(msg="timeout must be a positive number of seconds, got %s." % p["timeout"])
-    if p["expect"] is not None:
-        try:
-            re.compile(p["expect"])
-        except re.error as err:
-            module.fail_json(msg="expect is not a valid regular expression (%s): %r." % (err, p["expect"]))
-    messages = p["messages"] or [{"role": "user", "content": p["prompt"]}]
-    if p["proxy"]:
-        if not re.match(r"^https?://[^/\s]+/?$", p["proxy"]):
-            module.fail_json(msg="proxy must be a URL such as http://proxy.example.com:3128, got %r." % p["proxy"])
-        use_proxy(p["proxy"])
+        problems.append("timeout must be a positive number of seconds, got %s." % p["timeout"])
+    if p["proxy"] and not re.match(r"^https?://[^/\s]+/?$", p["proxy"]):
+        problems.append("proxy must be a URL such as http://proxy.example.com:3128, got %r." % p["proxy"])
+    for i, e in enumerate(endpoints):
+        where = "endpoints[%d]" % i if p["endpoints"] else "the options"
+        unknown = sorted(set(e) - set(ENDPOINT_KEYS))
+        if unknown:
+            problems.append("%s: unknown key(s) %s; known: %s." % (where, ", ".join(unknown), ", ".join(ENDPOINT_KEYS)))
+        for key in ("url", "model"):
+            if not e.get(key):
+                problems.append("%s: %s is required." % (where, key))
+        if bool(e.get("prompt")) == bool(e.get("messages")):
+            problems.append("%s: give exactly one of prompt and messages." % where)
+        if not isinstance(e.get("max_tokens"), int) or isinstance(e.get("max_tokens"), bool) or e["max_tokens"] < 1:
+            problems.append("%s: max_tokens must be at least 1, got %r." % (where, e.get("max_tokens")))
+        if e.get("expect") is not None:
+            try:
+                re.compile(e["expect"])
+            except re.error as err:
+                problems.append("%s: expect is not a valid regular expression (%s): %r." % (where, err, e["expect"]))
+    return problems
+
+
+def smoke_test(p, e):
+    """One endpoint's result, or its failure as data (the module fails once, with all of them)."""
+    messages = e.get("messages") or [{"role": "user", "content": e["prompt"]}]
     try:
         result = run_smoke_test(
-            p["url"], p["model"], messages, expect=p["expect"], check_health=p["check_health"],
-            max_tokens=p["max_tokens"], stream=p["stream"], token=p["token"], ca_path=p["ca_path"],
+            e["url"], e["model"], messages, expect=e.get("expect"), check_health=p["check_health"],
+            max_tokens=e["max_tokens"], stream=p["stream"], token=p["token"], ca_path=p["ca_path"],
             validate_certs=p["validate_certs"], timeout=p["timeout"], extra_body=p["extra_body"])
     except EndpointError as err:
-        module.fail_json(msg=str(err), url=p["url"], model=p["model"], status=err.status,
-                         body_excerpt=err.body, attempts=err.attempts)
-    module.exit_json(changed=False, **result)
+        result = dict(failed=True, msg=str(err), url=e["url"], model=e["model"], status=err.status,
+                      body_excerpt=err.body, attempts=err.attempts)
+    result["name"] = e.get("name") or e["model"]
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           mutually_exclusive=[("endpoints", "url"), ("endpoints", "model")])
+    p = module.params
+    defaults = dict(max_tokens=p["max_tokens"], expect=p["expect"])
+    single = dict((k, p[k]) for k in ("url", "model", "prompt", "messages"))
+    endpoints = [dict(defaults, **dict((k, v) for k, v in e.items() if v is not None))
+                 for e in (p["endpoints"] or [single])]
+    problems = endpoint_problems(p, endpoints)
+    if problems:
+        module.fail_json(msg=" ".join(problems))
+    if p["proxy"]:
+        use_proxy(p["proxy"])
+    with ThreadPoolExecutor(max_workers=min(len(endpoints), 16) or 1) as pool:
+        results = list(pool.map(lambda e: smoke_test(p, e), endpoints))
+    failed = [r for r in results if r.get("failed")]
+    if not p["endpoints"]:
+        result = dict(results[0])
+        result.pop("name")
+        if failed:
+            module.fail_json(**result)
+        module.exit_json(changed=False, **result)
+    if failed:
+        module.fail_json(msg="%d of %d endpoints failed the smoke test: %s"
+                         % (len(failed), len(results), " ".join("%s: %s" % (r["name"], r["msg"]) for r in failed)),
+                         results=results)
+    module.exit_json(changed=False, results=results)
 
 
 if __name__ == "__main__":

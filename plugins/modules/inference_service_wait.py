@@ -193,12 +193,12 @@ from ansible_collections.kubernetes.core.plugins.module_utils.args_common import
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_diagnostics import (
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.diagnostics import (
     Diagnostics,
     explain,
 )
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_readiness import summary
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc_wait import (
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.readiness import summary
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.wait import (
     KubeTransport,
     Waiter,
     WaitError,

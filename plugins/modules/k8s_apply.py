@@ -112,7 +112,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s_apply import (
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.apply import (
     ApplyError,
     StrictApplier,
     apply_all,
@@ -190,7 +190,7 @@ def main():
     try:
         results = apply_all(applier, definitions, namespace=module.params["namespace"])
     except ApplyError as exc:
-        module.fail_json(msg=to_native(exc), status=exc.status, reason=exc.reason, details=exc.details)
+        module.fail_json(msg=to_native(exc), status=exc.status, reason=exc.reason, details=exc.causes)
 
     objects, returned, before_docs, after_docs = [], [], [], []
     for item in results:

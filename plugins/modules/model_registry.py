@@ -219,11 +219,12 @@ method:
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.model_registry_client import (
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import fail
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.model_registry.client import (
     RegistryClient,
     RegistryError,
 )
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.model_registry_ensure import (
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.model_registry.ensure import (
     ensure,
 )
 
@@ -270,7 +271,7 @@ def main():
         result = ensure(client, p["registered_model"], p["version"], p["artifact"],
                         check_mode=module.check_mode)
     except RegistryError as e:
-        module.fail_json(msg=e.msg, **e.as_dict())
+        fail(module, e)
     out = result.as_dict()
     if module._diff:
         out["diff"] = dict(before=result.before, after=result.after)

@@ -212,13 +212,14 @@ boto3_loaded:
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync_client import (
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync.client import (
     BOTO3_IMPORT_ERROR,
     HAS_BOTO3,
     S3SyncError,
     boto_versions,
 )
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync import sync
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync.sync import sync
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import fail
 
 
 def argspec():
@@ -245,11 +246,6 @@ def argspec():
     )
 
 
-def fail(module, err):
-    """The module's one way to fail: a sentence, the error details and the SDK versions."""
-    module.fail_json(msg=err.msg, **dict(err.details, **boto_versions()))
-
-
 def main():
     module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
     if not HAS_BOTO3:
@@ -267,7 +263,7 @@ def main():
         error = err
     if error:
         # Outside the except block: the sentence is the whole story, no traceback is attached.
-        fail(module, error)
+        fail(module, error, **boto_versions())
     for warning in result.pop("warnings", []):
         module.warn(warning)
     module.exit_json(**result)

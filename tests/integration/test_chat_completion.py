@@ -169,3 +169,34 @@ def test_through_ansible_playbook(vllm_sim, tmp_path):
                           cwd=str(REPO), capture_output=True, text=True, timeout=180, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert TOKEN not in proc.stdout + proc.stderr
+
+
+def test_endpoints_are_tested_concurrently_in_one_run_and_every_failure_is_named(vllm_sim):
+    slow = dict(time_to_first_token=1500)
+    urls = [vllm_sim(name="model-%d" % i, **slow) for i in range(3)]
+    endpoints = [{"url": u, "model": "model-%d" % i, "prompt": "Hi", "name": "isvc-%d" % i} for i, u in enumerate(urls)]
+    t0 = time.monotonic()
+    r = module_runner.run(MODULE, {"endpoints": endpoints, "max_tokens": 4, "timeout": 30, "token": TOKEN}, timeout=120)
+    elapsed = time.monotonic() - t0
+    assert r["rc"] == 0, r
+    assert [x["name"] for x in r["results"]] == ["isvc-0", "isvc-1", "isvc-2"]
+    assert all(x["ttft_seconds"] >= 1.4 for x in r["results"])
+    # Concurrent: three 1.5 s first tokens take less than the sum (generous margin for a slow machine).
+    assert elapsed < 4.5 - 0.3, elapsed
+
+    endpoints[1]["model"] = "no-such-model"
+    endpoints[2]["expect"] = "^never$"
+    r = module_runner.run(MODULE, {"endpoints": endpoints, "max_tokens": 4, "timeout": 30, "token": TOKEN}, timeout=120)
+    assert r["rc"] != 0 and r["failed"]
+    assert r["msg"].startswith("2 of 3 endpoints failed the smoke test: isvc-1: GET ")
+    assert "isvc-2: The answer of 'model-2'" in r["msg"]
+    assert not r["results"][0].get("failed") and r["results"][1]["failed"]
+    assert TOKEN not in json.dumps(r)
+
+
+def test_bad_endpoint_entries_are_refused_before_any_request(vllm_sim):
+    r = module_runner.run(MODULE, {"endpoints": [{"url": "http://127.0.0.1:9", "prompt": "x", "max_tokens": 0,
+                                                  "exepct": "y"}]}, timeout=60)
+    assert r["rc"] != 0
+    assert r["msg"] == ("endpoints[0]: unknown key(s) exepct; known: url, model, prompt, messages, max_tokens, expect, "
+                        "name. endpoints[0]: model is required. endpoints[0]: max_tokens must be at least 1, got 0.")
