@@ -3,6 +3,7 @@
 #
 #   lab/build.sh                 kube kine kwok minio model-registry kserve kueue (+ MariaDB from Debian)
 #   lab/build.sh mc              only the MinIO client (used by a benchmark)
+#   lab/build.sh kubectl         only kubectl (used by a benchmark)
 #   lab/build.sh kube kwok ...   only the named tools
 #
 # Binaries land in ${LAB_CACHE:-$HOME/.cache/private-ai-lab}/bin/<tool>-<version>; a tool whose
@@ -93,6 +94,15 @@ build_kube() {
 -X k8s.io/client-go/pkg/version.gitMinor=${minor}"
 }
 
+# kubectl from the kube wrapper module (k8s.io/kubectl at the same pin); only benchmarks use it.
+build_kubectl() {
+  have kubectl "${KUBERNETES_VERSION}" && { log "kubectl ${KUBERNETES_VERSION} present"; return; }
+  check_pin kube "k8s.io/kubernetes ${KUBERNETES_VERSION}"
+  wrapperbuild kubectl "${KUBERNETES_VERSION}" kube ./cmd/kubectl "\
+-X k8s.io/client-go/pkg/version.gitVersion=${KUBERNETES_VERSION} \
+-X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION}"
+}
+
 build_kine() {
   have kine "${KINE_VERSION}" && { log "kine ${KINE_VERSION} present"; return; }
   goinstall kine "${KINE_VERSION}" "github.com/k3s-io/kine@${KINE_VERSION}" kine \
@@ -173,10 +183,10 @@ if [ ${#TOOLS[@]} -eq 0 ]; then
 fi
 for t in "${TOOLS[@]}"; do
   case "$t" in
-    kube|kine|kwok|minio|mc|model-registry|kserve|kueue|mariadb)
+    kube|kubectl|kine|kwok|minio|mc|model-registry|kserve|kueue|mariadb)
       start=$SECONDS
       "build_$t"
       log "$t done in $((SECONDS - start))s" ;;
-    *) log "unknown tool '$t' (known: kube kine kwok minio mc model-registry kserve kueue mariadb)"; exit 2 ;;
+    *) log "unknown tool '$t' (known: kube kubectl kine kwok minio mc model-registry kserve kueue mariadb)"; exit 2 ;;
   esac
 done
