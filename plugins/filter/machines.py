@@ -16,15 +16,6 @@ description:
     C(Running=1, Provisioning=1)) and C(problems), one sentence per Machine that reports why it has no
     node - C(status.errorReason)/C(errorMessage) of a Failed Machine (an instance type EC2 refuses, a
     vCPU limit), or the C(MachineCreation) condition of a Machine still Provisioning (no capacity).
-  - "Companion filters in this file for the gpu_machinesets role:
-    C(private_ai.llm_serving.gpu_machinesets_plan) (MachineSets, plan, infrastructure name,
-    allow_scale_down -> per planned instance type the MachineSet or a clone to create, current and
-    target replicas, GPU product); C(private_ai.llm_serving.gpu_clone_source) (the worker
-    MachineSet to clone); C(private_ai.llm_serving.gpu_machineset_clone) (source, infrastructure
-    name, instance type, replicas, namespace, taint, node labels -> the GPU MachineSet);
-    C(private_ai.llm_serving.gpu_nodes_ready) (nodes, that plan -> Ready GPU nodes per type);
-    C(private_ai.llm_serving.gpu_wait_failure) (that plan, readiness, Machines, timeout, last
-    error -> the failure sentence)."
   - Companion filter in this file, C(private_ai.llm_serving.gpu_scale_down) (MachineSets, Machines,
     Pods, instance types, catalog override, scale_down flag, and the InferenceServices being
     deleted as namespace to names, whose pods do not keep a node), used by the teardown playbook - for
@@ -67,26 +58,6 @@ def machineset_report(machines, machineset):
     return {"phases": phases, "problems": problems}
 
 
-def gpu_machinesets_plan(machinesets, plan, infra, allow_scale_down=False):
-    return machine_api.machinesets_plan(machinesets, plan or {}, infra, bool(allow_scale_down))
-
-
-def gpu_clone_source(machinesets, infra):
-    return machine_api.clone_source(machinesets, infra)
-
-
-def gpu_machineset_clone(source, infra, itype, replicas, namespace, taint, node_labels=None):
-    return machine_api.machineset_clone(source, infra, itype, replicas, namespace, taint, node_labels or {})
-
-
-def gpu_nodes_ready(nodes, ms_plan):
-    return machine_api.nodes_ready(nodes, ms_plan or {})
-
-
-def gpu_wait_failure(ms_plan, ready, machines, timeout, error=""):
-    return machine_api.wait_failure(ms_plan or {}, ready or {}, machines, timeout, error or "")
-
-
 def gpu_scale_down(machinesets, machines, pods, instance_types, catalog=None, scale_down=True, releasing=None):
     try:
         prices = {name: entry.get("hourly_cost") for name, entry in load_catalog(catalog or {})["instance_types"].items()}
@@ -100,7 +71,4 @@ def gpu_scale_down(machinesets, machines, pods, instance_types, catalog=None, sc
 
 class FilterModule(object):
     def filters(self):
-        return {"machineset_report": machineset_report, "gpu_scale_down": gpu_scale_down,
-                "gpu_machinesets_plan": gpu_machinesets_plan, "gpu_clone_source": gpu_clone_source,
-                "gpu_machineset_clone": gpu_machineset_clone, "gpu_nodes_ready": gpu_nodes_ready,
-                "gpu_wait_failure": gpu_wait_failure}
+        return {"machineset_report": machineset_report, "gpu_scale_down": gpu_scale_down}

@@ -16,7 +16,9 @@ description:
     inference_services role, returns C(rows) (one dict per model, in plan order) and C(lines) (one
     line per model and a total).
   - "Companion filters in this file:
-    C(private_ai.llm_serving.synced_models) (the loop results of the minio_models upload task ->
+    C(private_ai.llm_serving.weights_uploads) (the plan -> s3_model_sync's C(models): the local weights
+    of each model, then the other buckets to ensure);
+    C(private_ai.llm_serving.synced_models) (the plan and s3_model_sync's C(results) ->
     per model its bucket, path, bytes, files, upload numbers and parsed config.json);
     C(private_ai.llm_serving.smoke_test_endpoints) (the plan, the inference_service_wait result and
     C(external) or C(internal) -> chat_completion's C(endpoints), one per model in plan order);
@@ -24,7 +26,10 @@ description:
     chat_completion's C(results) -> per model URL, internal URL, readiness and measurements);
     C(private_ai.llm_serving.benchmark_lines) (plan order and the benchmark's loop results -> one
     line per model with min / median / p95 / max of TTFT, latency and tokens/s, nearest-rank
-    percentiles)."
+    percentiles);
+    C(private_ai.llm_serving.registry_entries) (the plan -> model_registry's C(entries), one per model in plan
+    order); C(private_ai.llm_serving.registry_ids) (the plan and model_registry's C(results) -> per model its
+    registered model, version and artifact ids)."
 options:
   _input:
     description: The plan, C(llm_serving_plan).
@@ -55,8 +60,12 @@ def serving_summary(plan, results=None):
     return {"rows": rows, "lines": lines}
 
 
-def synced_models(sync_results):
-    return serving_report.synced(sync_results)
+def weights_uploads(plan):
+    return serving_report.weights_uploads(plan or {})
+
+
+def synced_models(plan, sync_results):
+    return serving_report.synced(plan or {}, sync_results or [])
 
 
 def endpoint_results(order, wait, smoke_results=None):
@@ -71,8 +80,17 @@ def benchmark_lines(order, runs):
     return serving_report.benchmark(order or [], runs or [])
 
 
+def registry_entries(plan):
+    return serving_report.registry_entries(plan or {})
+
+
+def registry_ids(plan, results):
+    return serving_report.registry_ids(plan or {}, results or [])
+
+
 class FilterModule(object):
     def filters(self):
-        return {"serving_summary": serving_summary, "synced_models": synced_models,
+        return {"serving_summary": serving_summary, "synced_models": synced_models, "weights_uploads": weights_uploads,
                 "endpoint_results": endpoint_results, "benchmark_lines": benchmark_lines,
-                "smoke_test_endpoints": smoke_test_endpoints}
+                "smoke_test_endpoints": smoke_test_endpoints, "registry_entries": registry_entries,
+                "registry_ids": registry_ids}

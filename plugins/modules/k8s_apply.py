@@ -116,8 +116,7 @@ from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.apply i
     ApplyError,
     StrictApplier,
     apply_all,
-    object_ref,
-    redact_secret,
+    report,
 )
 
 try:
@@ -158,14 +157,6 @@ def load_definitions(module, raw):
     return flat
 
 
-def _strip(obj):
-    if obj is None:
-        return None
-    obj = copy.deepcopy(obj)
-    (obj.get("metadata") or {}).pop("managedFields", None)
-    return obj
-
-
 def main():
     module = AnsibleK8SModule(argument_spec=argspec(), supports_check_mode=True)
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
@@ -192,23 +183,7 @@ def main():
     except ApplyError as exc:
         module.fail_json(msg=to_native(exc), status=exc.status, reason=exc.reason, details=exc.causes)
 
-    objects, returned, before_docs, after_docs = [], [], [], []
-    for item in results:
-        before = redact_secret(_strip(item["before"]))
-        after = redact_secret(_strip(item["after"]), other=_strip(item["before"]))
-        objects.append({"ref": object_ref(item["after"]), "changed": item["changed"],
-                        "created": item["before"] is None})
-        returned.append(after)
-        if item["changed"]:
-            before_docs.append(before or {})
-            after_docs.append(after)
-    changed = any(item["changed"] for item in results)
-    out = dict(changed=changed, result=returned, objects=objects)
-    if module._diff and changed:
-        out["diff"] = dict(
-            before=yaml.safe_dump_all(before_docs, sort_keys=True) if before_docs else "",
-            after=yaml.safe_dump_all(after_docs, sort_keys=True),
-        )
+    out = report(results, diff=module._diff)
     module.exit_json(**out)
 
 

@@ -55,9 +55,8 @@ options:
     default: 30
   registered_model:
     description:
-      - The registered model.
+      - The registered model. Required unless O(entries) is given.
     type: dict
-    required: true
     suboptions:
       name:
         description: Name of the registered model (unique in the registry; never changed).
@@ -123,6 +122,15 @@ options:
       storage_path:
         description: C(storagePath), the path of the weights in that connection's bucket.
         type: str
+  entries:
+    description:
+      - Several registered models, versions and artifacts in one module run (one process for a whole
+        models list). Each item is a dict with the keys C(registered_model), C(version) and C(artifact),
+        validated as the options of the same names; they are ensured in order and each result is in
+        RV(results).
+      - Mutually exclusive with O(registered_model).
+    type: list
+    elements: dict
 attributes:
   check_mode:
     support: full
@@ -166,6 +174,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+results:
+  description:
+    - With O(entries), one result per item in order, each with the keys returned for a single model
+      (C(registered_model_id), C(model_version_id), C(model_artifact_id), C(actions), C(registered_model),
+      C(model_version), C(model_artifact)) and C(changed). The top-level ids are those of the last item.
+  returned: when O(entries) is given
+  type: list
+  elements: dict
 registered_model_id:
   description: Id of the registered model; null in check mode when it would be created.
   returned: always
@@ -218,6 +234,7 @@ method:
 """
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import fail
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.model_registry.client import (
@@ -229,14 +246,10 @@ from ansible_collections.private_ai.llm_serving.plugins.module_utils.model_regis
 )
 
 
-def argspec():
+def entry_spec():
+    """The options of one registered model, version and artifact (also each item of ``entries``)."""
     custom = dict(type="dict")
     return dict(
-        url=dict(type="str", required=True),
-        token=dict(type="str", no_log=True, fallback=(env_fallback, ["MODEL_REGISTRY_TOKEN"])),
-        ca_path=dict(type="path"),
-        validate_certs=dict(type="bool", default=True),
-        timeout=dict(type="int", default=30),
         registered_model=dict(type="dict", required=True, options=dict(
             name=dict(type="str", required=True),
             description=dict(type="str"),
@@ -261,20 +274,60 @@ def argspec():
     )
 
 
+def argspec():
+    spec = entry_spec()
+    spec["registered_model"]["required"] = False
+    spec.update(
+        url=dict(type="str", required=True),
+        token=dict(type="str", no_log=True, fallback=(env_fallback, ["MODEL_REGISTRY_TOKEN"])),
+        ca_path=dict(type="path"),
+        validate_certs=dict(type="bool", default=True),
+        timeout=dict(type="int", default=30),
+        entries=dict(type="list", elements="dict"),
+    )
+    return spec
+
+
+def entries(module):
+    """The items to ensure: O(entries) validated one by one with the single-model spec, or the one model."""
+    p = module.params
+    if p["entries"] is None:
+        return [{"registered_model": p["registered_model"], "version": p["version"], "artifact": p["artifact"]}]
+    validator = ArgumentSpecValidator(entry_spec(), required_by={"artifact": "version"})
+    items = []
+    for index, item in enumerate(p["entries"]):
+        checked = validator.validate(item)
+        if checked.error_messages:
+            module.fail_json(msg="entries[%d]: %s" % (index, "; ".join(checked.error_messages)))
+        items.append(checked.validated_parameters)
+    return items
+
+
 def main():
     module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True,
-                           required_by={"artifact": "version"})
+                           required_by={"artifact": "version"},
+                           required_one_of=[("registered_model", "entries")],
+                           mutually_exclusive=[("registered_model", "entries")])
     p = module.params
+    results, before, after = [], {}, {}
     try:
         client = RegistryClient(p["url"], token=p["token"], ca_path=p["ca_path"],
                                 validate_certs=p["validate_certs"], timeout=p["timeout"])
-        result = ensure(client, p["registered_model"], p["version"], p["artifact"],
-                        check_mode=module.check_mode)
+        for item in entries(module):
+            result = ensure(client, item["registered_model"], item["version"], item["artifact"],
+                            check_mode=module.check_mode)
+            results.append(result.as_dict())
+            key = "/".join([item["registered_model"]["name"]] + ([item["version"]["name"]] if item["version"] else []))
+            before[key], after[key] = result.before, result.after
     except RegistryError as e:
         fail(module, e)
-    out = result.as_dict()
-    if module._diff:
-        out["diff"] = dict(before=result.before, after=result.after)
+    out = dict(results[-1] if results else {}, changed=any(r["changed"] for r in results))
+    if p["entries"] is not None:
+        out["results"] = results
+    if module._diff and results:
+        single = p["entries"] is None
+        out["diff"] = dict(before=list(before.values())[0] if single else before,
+                           after=list(after.values())[0] if single else after)
     module.exit_json(**out)
 
 

@@ -42,9 +42,18 @@ options:
       - When omitted, only the bucket is checked (and created with I(create_bucket=true)).
     type: path
   bucket:
-    description: Bucket name.
+    description: Bucket name. Required unless O(models) is given.
     type: str
-    required: true
+  models:
+    description:
+      - Several directories (or buckets) in one module run, one after the other, instead of one process per
+        model. Each item is a dict with C(bucket) (required), C(src), C(prefix) and C(exclude), meaning what
+        the options of the same names mean, and C(name), a label returned with its result. An item's
+        C(exclude) is added to O(exclude). The other options apply to every item.
+      - An item without C(src) only ensures its bucket.
+      - Mutually exclusive with O(bucket), O(src) and O(prefix).
+    type: list
+    elements: dict
   prefix:
     description: Key prefix in the bucket, without leading or trailing slash; empty for the bucket root.
     type: str
@@ -143,6 +152,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+results:
+  description:
+    - With O(models), one result per item in order, each with C(name) and the keys returned for a single
+      sync (C(bytes_uploaded), C(files), C(plan) and so on). The top-level counts, bytes and seconds are
+      the sums over the items.
+  returned: when O(models) is given
+  type: list
+  elements: dict
 bytes_uploaded:
   description: Bytes uploaded (in check mode, bytes that would be uploaded).
   returned: always
@@ -211,6 +228,7 @@ boto3_loaded:
 """
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync.client import (
     BOTO3_IMPORT_ERROR,
@@ -225,7 +243,8 @@ from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.erro
 def argspec():
     return dict(
         src=dict(type="path"),
-        bucket=dict(type="str", required=True),
+        bucket=dict(type="str"),
+        models=dict(type="list", elements="dict"),
         prefix=dict(type="str", default=""),
         endpoint_url=dict(type="str"),
         access_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AWS_ACCESS_KEY_ID"])),
@@ -246,8 +265,50 @@ def argspec():
     )
 
 
+ITEM_SPEC = dict(
+    name=dict(type="str"),
+    src=dict(type="path"),
+    bucket=dict(type="str", required=True),
+    prefix=dict(type="str", default=""),
+    exclude=dict(type="list", elements="str", default=[]),
+)
+SUMMED = ("bytes_uploaded", "bytes_total", "files_uploaded", "files_skipped", "files_deleted", "seconds")
+
+
+def items(module):
+    """What to sync: the items of O(models) (validated one by one), or the single src/bucket/prefix."""
+    params = module.params
+    if params["models"] is None:
+        return [dict(params)]
+    validator = ArgumentSpecValidator(ITEM_SPEC)
+    out = []
+    for index, item in enumerate(params["models"]):
+        checked = validator.validate(item)
+        if checked.error_messages:
+            module.fail_json(msg="models[%d]: %s" % (index, "; ".join(checked.error_messages)))
+        opts = dict(params, **checked.validated_parameters)
+        opts["exclude"] = list(params["exclude"]) + opts["exclude"]
+        out.append(opts)
+    return out
+
+
+def combined(results):
+    """The single result of a O(models) run: sums, any change, and each item's result."""
+    out = dict((key, sum(r[key] for r in results)) for key in SUMMED)
+    out["seconds"] = round(out["seconds"], 3)
+    out["mb_per_s"] = round(out["bytes_uploaded"] / 1e6 / out["seconds"], 1) if out["bytes_uploaded"] and out["seconds"] else 0.0
+    out.update(changed=any(r["changed"] for r in results), results=results,
+               bucket_created=any(r["bucket_created"] for r in results),
+               stale_uploads=[s for r in results for s in r["stale_uploads"]],
+               files=[f for r in results for f in r["files"]],
+               boto3_loaded=any(r.get("boto3_loaded") for r in results))
+    return out
+
+
 def main():
-    module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True,
+                           required_one_of=[("bucket", "models")],
+                           mutually_exclusive=[("models", "bucket"), ("models", "src"), ("models", "prefix")])
     if not HAS_BOTO3:
         module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
     params = module.params
@@ -256,17 +317,20 @@ def main():
                          % params["part_size_mb"])
     if not 1 <= params["concurrency"] <= 64:
         module.fail_json(msg="concurrency must be between 1 and 64, got %d" % params["concurrency"])
-    error = None
+    error, results = None, []
     try:
-        result = sync(params, check_mode=module.check_mode)
+        for opts in items(module):
+            results.append(dict(sync(dict((k, v) for k, v in opts.items() if k != "models"),
+                                     check_mode=module.check_mode), name=opts.get("name")))
     except S3SyncError as err:
         error = err
     if error:
         # Outside the except block: the sentence is the whole story, no traceback is attached.
         fail(module, error, **boto_versions())
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
-    module.exit_json(**result)
+    for result in results:
+        for warning in result.pop("warnings", []):
+            module.warn(warning)
+    module.exit_json(**(combined(results) if params["models"] is not None else results[0]))
 
 
 if __name__ == "__main__":

@@ -133,6 +133,26 @@ def test_rerun_changes_nothing_and_returns_the_same_ids(reg, run_id):
     assert second["diff"]["before"] == second["diff"]["after"]
 
 
+def test_entries_ensure_several_models_in_one_run(reg, run_id):
+    """One process for a models list: each entry ensured in order, one result each, the check-mode run
+    writes nothing, a re-run changes nothing, and a bad entry fails before any request naming its index."""
+    one, two = spec(reg, run_id), spec(reg, run_id + "b")
+    entries = [{k: one[k] for k in ("registered_model", "version", "artifact")},
+               {k: two[k] for k in ("registered_model", "version", "artifact")}]
+    check = module({"url": reg, "entries": entries}, check=True, diff=True)
+    assert check["changed"] is True and [len(r["actions"]) for r in check["results"]] == [3, 3], check
+    assert set(check["diff"]["after"]) == {"it-model-%s/v1-bf16" % run_id, "it-model-%sb/v1-bf16" % run_id}
+    status, found = rest(reg, "GET", "/registered_model?name=it-model-%s" % run_id)
+    assert status == 404, found
+    first = module({"url": reg, "entries": entries})
+    assert first["changed"] is True and all(r["model_artifact_id"] for r in first["results"]), first
+    again = module({"url": reg, "entries": entries})
+    assert again["changed"] is False and [r["model_version_id"] for r in again["results"]] == \
+        [r["model_version_id"] for r in first["results"]]
+    bad = module({"url": reg, "entries": entries + [{"registered_model": {"name": "x"}, "artifact": {"uri": "s3://b/p"}}]})
+    assert bad.get("failed") and bad["msg"].startswith("entries[2]: ") and "version" in bad["msg"], bad
+
+
 def test_check_mode_reports_creations_and_writes_nothing(reg, run_id):
     res = module(spec(reg, run_id), check=True, diff=True)
     assert res["changed"] is True and len(res["actions"]) == 3

@@ -11,6 +11,7 @@ has namespaced rights only in private-ai, which site.yml and Molecule own).
 
 import base64
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -215,6 +216,8 @@ def test_node_wait_names_the_machines_launch_error(lab, custom, tmp_path, ec2, e
         assert out.returncode != 0
         print("\n" + text[text.find("GPU nodes not ready"):][:700])
         assert "GPU nodes not ready after 6s: MachineSet " in text
+        assert re.search(r"MachineSet \S+ \(g6e\.2xlarge, NVIDIA-L40S\): 0 of 1 nodes Ready with allocatable "
+                         r"nvidia\.com/gpu, Machines \w+=1", text), text[-1500:]
         assert expect in text
     finally:
         capacity.unlink()

@@ -705,3 +705,44 @@ def test_the_boto3_reader_and_the_standard_library_reader_agree(s3, tmp_path, mo
     again = sync(opts)
     assert again["bytes_uploaded"] == 0 and again["files_skipped"] == 5
     _assert_mirrored(client, "s3sync-it", prefix, src)
+
+
+def test_models_option_syncs_several_directories_in_one_process(s3, tmp_path):
+    """What the minio_models role sends: every model's directory and the other buckets in one run,
+    one result per item, sums on top; check mode writes nothing; a bad item fails naming its index."""
+    import module_runner
+
+    one, two = _model(tmp_path / "one", large=(6 * MIB,), small=2), _model(tmp_path / "two", large=(), small=3)
+    (two / "consolidated.safetensors").write_bytes(b"x" * 1000)
+    base = _opts(s3, one, "", tmp_path)
+    for key in ("src", "bucket", "prefix"):
+        base.pop(key)
+    base["models"] = [
+        {"name": "one", "src": str(one), "bucket": "s3sync-it", "prefix": "it-%s/many/one" % RUN},
+        {"name": "two", "src": str(two), "bucket": "s3sync-it", "prefix": "it-%s/many/two" % RUN,
+         "exclude": ["consolidated.safetensors"]},
+        {"bucket": "s3sync-it-%s" % RUN}]
+
+    def run(args, check=False):
+        return module_runner.finish(module_runner.start(
+            "private_ai.llm_serving.s3_model_sync", dict(args, _ansible_check_mode=check)), timeout=300)
+
+    planned = run(base, check=True)
+    assert planned["changed"] is True and planned["files_uploaded"] == 4 + 4, planned
+    client = _client(s3)
+    try:
+        assert client.list_objects_v2(Bucket="s3sync-it", Prefix="it-%s/many/" % RUN).get("KeyCount") == 0
+    except client.exceptions.NoSuchBucket:  # a fresh lab: check mode did not create it either
+        pass
+    first = run(base)
+    assert [r["name"] for r in first["results"]] == ["one", "two", None]
+    assert [r["files_uploaded"] for r in first["results"]] == [4, 4, 0] and first["bucket_created"] is True
+    assert first["bytes_uploaded"] == sum(r["bytes_uploaded"] for r in first["results"])
+    _assert_mirrored(client, "s3sync-it", "it-%s/many/one" % RUN, one)
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket="s3sync-it", Prefix="it-%s/many/two/" % RUN)["Contents"]]
+    assert not [k for k in keys if k.endswith("consolidated.safetensors")], keys
+    again = run(base)
+    assert again["changed"] is False and again["files_uploaded"] == 0 and again["files_skipped"] == 8
+    bad = run(dict(base, models=base["models"] + [{"src": str(one)}]))
+    assert bad.get("failed") and bad["msg"].startswith("models[3]: ") and "bucket" in bad["msg"], bad
+    client.delete_bucket(Bucket="s3sync-it-%s" % RUN)

@@ -54,6 +54,44 @@ def test_summary_lines_count_gpus_per_replica_and_say_what_was_not_measured():
     assert lines[-1] == "total: 9 GPUs, $11.0610/hour"
 
 
+def _weights_plan(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "config.json").write_text('{"max_position_embeddings": 32768}')
+    reg = {"model_name": "A", "description": "d", "owner": "o", "custom_properties": {}, "version": "1",
+           "author": "x", "version_custom_properties": {"dtype": "bf16"}, "artifact_uri": "s3://models/a/p",
+           "format_name": "vLLM", "format_version": "1"}
+    return {"settings": {"s3_bucket": "models", "connection_name": "models-s3"}, "models": {
+        "a": {"name": "a", "registry": reg, "weights": {"source": "local", "local_dir": str(tmp_path / "a"),
+                                                        "bucket": "models", "path": "a/p", "exclude": ["x/*"]}},
+        "b": {"name": "b", "registry": dict(reg, model_name="B"),
+              "weights": {"source": "s3", "local_dir": None, "bucket": "other", "path": "b/p", "exclude": []}}}}
+
+
+def test_weights_uploads_send_local_weights_then_ensure_the_other_buckets(tmp_path):
+    plan = _weights_plan(tmp_path)
+    assert report.weights_uploads(plan) == [
+        {"name": "a", "src": str(tmp_path / "a"), "bucket": "models", "prefix": "a/p", "exclude": ["x/*"]},
+        {"bucket": "other"}]
+    results = [{"name": "a", "bytes_total": 10, "files": [{"action": "skip"}, {"action": "delete"}],
+                "bytes_uploaded": 0, "files_uploaded": 0, "files_skipped": 1, "seconds": 0.1, "mb_per_s": 0.0},
+               {"name": None, "bytes_total": 0, "files": []}]
+    synced = report.synced(plan, results)
+    assert list(synced) == ["a"] and synced["a"]["files"] == 1
+    assert synced["a"]["config"] == {"max_position_embeddings": 32768} and synced["a"]["path"] == "a/p"
+
+
+def test_registry_entries_and_ids_follow_the_plan_order(tmp_path):
+    plan = _weights_plan(tmp_path)
+    entries = report.registry_entries(plan)
+    assert [e["registered_model"]["name"] for e in entries] == ["A", "B"]
+    assert entries[0]["artifact"] == {"uri": "s3://models/a/p", "model_format_name": "vLLM", "model_format_version": "1",
+                                      "storage_key": "models-s3", "storage_path": "a/p"}
+    ids = report.registry_ids(plan, [{"registered_model_id": "1", "model_version_id": "2", "model_artifact_id": "3",
+                                      "actions": []}, {"registered_model_id": "4"}])
+    assert ids == {"a": {"registered_model_id": "1", "model_version_id": "2", "model_artifact_id": "3"},
+                   "b": {"registered_model_id": "4", "model_version_id": None, "model_artifact_id": None}}
+
+
 @pytest.mark.parametrize("q,expected", [(50, 2), (90, 4), (95, 4), (100, 4), (1, 1)])
 def test_percentile_is_nearest_rank(q, expected):
     assert report.percentile([4, 1, 3, 2], q) == expected

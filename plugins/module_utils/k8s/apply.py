@@ -197,3 +197,78 @@ def apply_all(applier, definitions, namespace=None):
             "changed": normalize(before) != normalize(after),
         })
     return results
+
+
+def _strip(obj):
+    if obj is None:
+        return None
+    obj = copy.deepcopy(obj)
+    (obj.get("metadata") or {}).pop("managedFields", None)
+    return obj
+
+
+def report(results, diff=False):
+    """A module result from ``apply_all``'s results: ``changed``, ``result`` (the objects as the
+    server returned them, Secret values redacted, managedFields removed), ``objects`` (reference,
+    changed, created) and, with ``diff``, the objects before and after as YAML documents."""
+    import yaml  # the modules' import check reports a missing PyYAML
+
+    objects, returned, before_docs, after_docs = [], [], [], []
+    for item in results:
+        before = redact_secret(_strip(item["before"]))
+        after = redact_secret(_strip(item["after"]), other=_strip(item["before"]))
+        objects.append({"ref": object_ref(item["after"]), "changed": item["changed"],
+                        "created": item["before"] is None})
+        returned.append(after)
+        if item["changed"]:
+            before_docs.append(before or {})
+            after_docs.append(after)
+    out = dict(changed=any(item["changed"] for item in results), result=returned, objects=objects)
+    if diff and out["changed"]:
+        out["diff"] = dict(
+            before=yaml.safe_dump_all(before_docs, sort_keys=True) if before_docs else "",
+            after=yaml.safe_dump_all(after_docs, sort_keys=True),
+        )
+    return out
+
+
+class Cluster(object):
+    """Reads, applies and patches through one kubernetes.core ``K8SClient`` in one module run:
+    what a role's several ``k8s_info`` and ``k8s`` tasks did, without a process each."""
+
+    def __init__(self, k8s_client, field_manager, dry_run=False):
+        self.client = k8s_client
+        self.applier = StrictApplier(k8s_client, field_manager, dry_run=dry_run)
+        self.field_manager = field_manager
+        self.dry_run = dry_run
+
+    def _resource(self, api_version, kind):
+        return self.applier._resource({"apiVersion": api_version, "kind": kind})
+
+    def get(self, api_version, kind, name, namespace=None):
+        """The object as a dict, or None when it does not exist."""
+        return self.applier.get(self._resource(api_version, kind), name, namespace)
+
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        """The items of a LIST, as dicts."""
+        resource = self._resource(api_version, kind)
+        return resource.get(namespace=namespace, label_selector=label_selector).to_dict().get("items") or []
+
+    def apply(self, definition, namespace=None):
+        """Server-side apply (strict, dry run in check mode); returns ``{before, after, changed}``."""
+        return apply_all(self.applier, [definition], namespace=namespace)[0]
+
+    def merge_patch(self, api_version, kind, name, namespace, patch):
+        """A JSON merge patch (RFC 7386), which changes only the fields it names; returns the object."""
+        from kubernetes.client.rest import ApiException
+
+        ref = {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": namespace}}
+        query = [("fieldManager", self.field_manager), ("fieldValidation", "Strict")]
+        if self.dry_run:
+            query.append(("dryRun", "All"))
+        path = self._resource(api_version, kind).path(name=name, namespace=namespace)
+        try:
+            return self.applier._call("PATCH", path, query, body=patch,
+                                      content_type="application/merge-patch+json")
+        except ApiException as exc:
+            raise _error_from_api(exc, ref)

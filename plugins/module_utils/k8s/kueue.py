@@ -14,8 +14,7 @@ group of its own covering only what no other group covers; the cpu and memory of
 admitted from the group that covers them, whose quota is raised. Quotas are never lowered and
 existing groups, flavors and order are kept.
 
-All pure functions over dicts, unit-tested; the kueue_quota role calls them through the filters of
-plugins/filter/kueue.py.
+All pure functions over dicts, unit-tested; the kueue_quota module calls them.
 """
 
 from __future__ import absolute_import, division, print_function

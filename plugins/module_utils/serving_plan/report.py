@@ -14,33 +14,41 @@ import math
 import os
 
 
-def _by_model(results, key):
-    """{model name: result} of a looped task's results whose loop item (under ``key``) is a plan entry."""
-    out = {}
-    for r in results or []:
-        if r.get("skipped"):
-            continue
-        item = r.get(key) or {}
-        if item.get("name"):
-            out[item["name"]] = r
-    return out
+def weights_uploads(plan):
+    """s3_model_sync's ``models``: per model whose weights are local, in plan order, its directory, bucket,
+    path and excludes (only the set vLLM loads: KServe's storage initializer copies everything under the
+    prefix onto the node); then every other bucket of the plan, the settings' first, to ensure only."""
+    out, buckets = [], []
+    for model in (plan.get("models") or {}).values():
+        w = model["weights"]
+        if w.get("source") == "local":
+            out.append({"name": model["name"], "src": w["local_dir"], "bucket": w["bucket"], "prefix": w["path"],
+                        "exclude": list(w.get("exclude") or [])})
+    for bucket in [(plan.get("settings") or {}).get("s3_bucket")] + [m["weights"].get("bucket")
+                                                                     for m in (plan.get("models") or {}).values()]:
+        if bucket and bucket not in buckets and bucket not in [item["bucket"] for item in out]:
+            buckets.append(bucket)
+    return out + [{"bucket": bucket} for bucket in buckets]
 
 
-def synced(sync_results):
+def synced(plan, sync_results):
     """Per uploaded model: where its weights are, their size, this run's upload numbers and its
-    parsed config.json (None when absent or unreadable)."""
+    parsed config.json (None when absent or unreadable). ``sync_results``: s3_model_sync's
+    ``results`` for ``weights_uploads(plan)``."""
     out = {}
-    for name, r in _by_model(sync_results, "__mm_model").items():
-        m = r["__mm_model"]
+    models = plan.get("models") or {}
+    for r in sync_results or []:
+        if r.get("name") not in models:
+            continue
+        w = models[r["name"]]["weights"]
         config = None
-        path = os.path.join(m["weights"]["local_dir"] or "", "config.json")
         try:
-            with open(path) as f:
+            with open(os.path.join(w["local_dir"] or "", "config.json")) as f:
                 config = json.load(f)
         except (IOError, OSError, ValueError):
             pass
-        out[name] = {
-            "bucket": m["weights"]["bucket"], "path": m["weights"]["path"],
+        out[r["name"]] = {
+            "bucket": w["bucket"], "path": w["path"],
             "bytes": r.get("bytes_total"),
             "files": len([f for f in r.get("files") or [] if f.get("action") != "delete"]),
             "bytes_uploaded": r.get("bytes_uploaded"), "files_uploaded": r.get("files_uploaded"),
@@ -136,3 +144,31 @@ def benchmark(order, runs):
         lines.append("%s (%d requests, min / median / p95 / max): TTFT s %s | latency s %s | tokens/s %s"
                      % (name, len(rs), stats("ttft_seconds"), stats("latency_seconds"), stats("tokens_per_second")))
     return lines
+
+
+_REGISTRY_IDS = ("registered_model_id", "model_version_id", "model_artifact_id")
+
+
+def registry_entries(plan):
+    """model_registry's ``entries``: per model of the plan, in plan order, its registered model,
+    version and artifact (the artifact stored under the data connection's key and the weights' path)."""
+    out = []
+    for model in (plan.get("models") or {}).values():
+        reg = model["registry"]
+        out.append({
+            "registered_model": {"name": reg["model_name"], "description": reg["description"], "owner": reg["owner"],
+                                 "custom_properties": reg["custom_properties"]},
+            "version": {"name": reg["version"], "author": reg["author"],
+                        "custom_properties": reg["version_custom_properties"]},
+            "artifact": {"uri": reg["artifact_uri"], "model_format_name": reg["format_name"],
+                         "model_format_version": reg["format_version"],
+                         "storage_key": plan["settings"]["connection_name"], "storage_path": model["weights"]["path"]},
+        })
+    return out
+
+
+def registry_ids(plan, results):
+    """{model name: {registered_model_id, model_version_id, model_artifact_id}} from model_registry's
+    ``results`` for ``registry_entries(plan)``."""
+    return dict((name, dict((k, r.get(k)) for k in _REGISTRY_IDS))
+                for name, r in zip((plan.get("models") or {}), results or []))
