@@ -221,6 +221,7 @@ CASES = {
     "smoke-expect-regex": (_model_case(0, "smoke_test.expect", "(unclosed"), r"smoke_test\.expect is not a regular expression"),
     "namespace": (_variables(llm_serving_namespace="Private AI"), r"llm_serving_namespace 'Private AI' is not a DNS-1123 label"),
     "bucket": (_variables(llm_serving_s3_bucket="My_Models"), r"llm_serving_s3_bucket 'My_Models' is not an S3 bucket name"),
+    "lock-wait": (_variables(llm_serving_lock_wait=-5), r"llm_serving_lock_wait must be a number of seconds, 0 or more"),
     "s3-endpoint": (_variables(llm_serving_s3_endpoint="minio:9000"), r"llm_serving_s3_endpoint 'minio:9000' is not an http"),
     "unknown-variable": (_variables(llm_serving_namepsace="team-a"),
                          r"llm_serving_namepsace is not a variable of this collection; rename it to llm_serving_namespace"),

@@ -96,6 +96,54 @@ def test_digest_cache_drops_files_no_longer_seen_and_survives_corruption(tmp_pat
     assert digest.DigestCache(str(cache_dir), "/src").get("/src/a", 1, 1, "md5") is None
 
 
+def _two_files(tmp_path):
+    src = tmp_path / "model"
+    src.mkdir()
+    files = []
+    for name, size in (("a.bin", 10), ("b.bin", 20)):
+        (src / name).write_bytes(b"x" * size)
+        files.append((str(src / name), (src / name).stat()))
+    return src, files
+
+
+def test_two_runs_saving_the_same_cache_keep_each_others_fingerprints(tmp_path):
+    """Two runs sync one directory at once; each fingerprints a different file and saves last-one-wins
+    style before the change: the second save dropped the first's entry, so the next run read it again."""
+    src, ((a, sa), (b, sb)) = _two_files(tmp_path)
+    one = digest.DigestCache(str(tmp_path / "cache"), str(src))
+    two = digest.DigestCache(str(tmp_path / "cache"), str(src))
+    one.put(a, sa.st_size, sa.st_mtime_ns, digest.WHOLE, "a" * 32)
+    two.put(b, sb.st_size, sb.st_mtime_ns, digest.WHOLE, "b" * 32)
+    assert one.save() is None and two.save() is None
+    after = digest.DigestCache(str(tmp_path / "cache"), str(src))
+    assert after.get(a, sa.st_size, sa.st_mtime_ns, digest.WHOLE) == "a" * 32
+    assert after.get(b, sb.st_size, sb.st_mtime_ns, digest.WHOLE) == "b" * 32
+
+
+def _writer(cache_dir, src, path, size, mtime_ns, rounds, slot_base):
+    for n in range(rounds):
+        cache = digest.DigestCache(cache_dir, src)
+        cache.put(path, size, mtime_ns, str(slot_base + n), "%032x" % (slot_base + n))
+        assert cache.save() is None
+
+
+def test_concurrent_writer_processes_never_leave_a_broken_or_partial_cache(tmp_path):
+    import multiprocessing
+    src, ((a, sa), (b, sb)) = _two_files(tmp_path)
+    cache_dir = str(tmp_path / "cache")
+    procs = [multiprocessing.Process(target=_writer, args=(cache_dir, str(src), path, st.st_size, st.st_mtime_ns, 25, base))
+             for path, st, base in ((a, sa, 1000), (b, sb, 2000))]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    final = digest.DigestCache(cache_dir, str(src))
+    assert final.get(a, sa.st_size, sa.st_mtime_ns, "1024") == "%032x" % 1024
+    assert final.get(b, sb.st_size, sb.st_mtime_ns, "2024") == "%032x" % 2024
+    assert final.get(a, sa.st_size, sa.st_mtime_ns, "1000") == "%032x" % 1000, "every slot both wrote is kept"
+
+
 def test_digest_cache_write_failure_is_a_warning_not_an_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")

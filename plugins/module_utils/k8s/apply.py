@@ -272,3 +272,25 @@ class Cluster(object):
                                       content_type="application/merge-patch+json")
         except ApiException as exc:
             raise _error_from_api(exc, ref)
+
+    def write(self, method, definition):
+        """POST (create) or PUT (replace, with the resourceVersion read: a conflict is HTTP 409) one
+        object; returns it as the server stored it. Raises kubernetes' ApiException as is."""
+        meta = definition["metadata"]
+        resource = self._resource(definition["apiVersion"], definition["kind"])
+        path = resource.path(namespace=meta.get("namespace")) if method == "POST" else \
+            resource.path(name=meta["name"], namespace=meta.get("namespace"))
+        query = [("fieldManager", self.field_manager), ("fieldValidation", "Strict")]
+        if self.dry_run:
+            query.append(("dryRun", "All"))
+        return self.applier._call(method, path, query, body=definition, content_type="application/json")
+
+    def delete(self, api_version, kind, name, namespace, resource_version=None):
+        """DELETE one object, only at ``resource_version`` when given (a precondition: HTTP 409 when it
+        changed). Raises kubernetes' ApiException as is (404 when it is gone)."""
+        path = self._resource(api_version, kind).path(name=name, namespace=namespace)
+        body = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if resource_version:
+            body["preconditions"] = {"resourceVersion": resource_version}
+        query = [("dryRun", "All")] if self.dry_run else []
+        return self.applier._call("DELETE", path, query, body=body, content_type="application/json")

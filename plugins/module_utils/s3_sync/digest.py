@@ -152,22 +152,58 @@ class DigestCache:
         self.put(path, size, mtime_ns, slot, etag)
         return etag
 
+    def _read_disk(self):
+        try:
+            with open(self.path, "r", encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or data.get("version") != CACHE_VERSION or not isinstance(data.get("files"), dict):
+            return {}
+        return data["files"]
+
+    @staticmethod
+    def _current(path, entry):
+        """True when ``entry`` still describes the file at ``path`` (same size and mtime_ns)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        return isinstance(entry, dict) and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns
+
     def save(self):
-        """Write the cache; returns an error string instead of raising (a cache is optional)."""
+        """Write the cache; returns an error string instead of raising (a cache is optional).
+
+        Two runs may sync the same directory at once (two playbooks, two AAP jobs on one
+        controller): under an exclusive lock on ``<cache>.lock``, what the other wrote since this
+        one loaded is merged in (entries of files that still have that size and mtime), then the
+        file is replaced atomically, so neither loses the other's fingerprints and a reader never
+        sees half a file.
+        """
         with self._lock:
             stale = set(self._entries) - self._seen
             if not self._dirty and not stale:
                 return None
             for path in stale:
                 del self._entries[path]
-            payload = {"version": CACHE_VERSION, "files": self._entries}
             try:
                 os.makedirs(self.cache_dir, mode=0o700, exist_ok=True)
-                import tempfile  # only when there is something to write
-                fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=".digests-")
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(payload, handle, separators=(",", ":"))
-                os.replace(tmp, self.path)
+                import fcntl  # only when there is something to write
+                import tempfile
+                with open(self.path + ".lock", "a") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    for path, entry in self._read_disk().items():
+                        mine = self._entries.get(path)
+                        if mine is None and path not in self._seen and self._current(path, entry):
+                            self._entries[path] = entry
+                        elif mine is not None and isinstance(entry, dict) and \
+                                (entry.get("size"), entry.get("mtime_ns")) == (mine.get("size"), mine.get("mtime_ns")):
+                            mine["etags"] = dict(entry.get("etags") or {}, **mine.get("etags", {}))
+                    payload = {"version": CACHE_VERSION, "files": self._entries}
+                    fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=".digests-")
+                    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                        json.dump(payload, handle, separators=(",", ":"))
+                    os.replace(tmp, self.path)
             except OSError as exc:
                 return "could not write the digest cache %s: %s" % (self.path, exc)
             self._dirty = False

@@ -46,8 +46,17 @@ def _file(value):
     return os.path.isfile(os.path.expanduser(value))
 
 
-# setting: (default, check, what a valid value is). A None check accepts any string; an empty
-# default means "not set" where the setting is optional.
+def _seconds(value):
+    return value >= 0
+
+
+def _positive(value):
+    return value > 0
+
+
+# setting: (default, check, what a valid value is). A None check accepts any value of the default's
+# type; an empty default means "not set" where the setting is optional. Settings with a bool or int
+# default take a bool or an int (a string of one, as an extra var gives it, is converted).
 SETTINGS = {
     "namespace": ("private-ai", _label, "a DNS-1123 label (lower case letters, digits and '-', at most 63)"),
     "s3_endpoint": ("", _url, "an http:// or https:// URL of the S3 endpoint (MinIO), as the controller reaches it"),
@@ -63,12 +72,37 @@ SETTINGS = {
     "registry_name": ("private-ai-registry", _label, "the ModelRegistry's name (DNS-1123 label)"),
     "registry_namespace": ("rhoai-model-registries", _label, "a namespace name (DNS-1123 label)"),
     "registry_ca_bundle": ("", _file, "the path of a CA bundle file on the controller"),
+    # The run lock (playbooks/site.yml, plugins/modules/run_lock.py): a Lease in the namespace.
+    "lock": (True, None, "true or false (take the run lock, a Lease in the namespace)"),
+    "lock_wait": (0, _seconds, "a number of seconds, 0 or more, to wait for another run's lock (0: stop at once)"),
+    "lock_seconds": (7200, _positive, "a number of seconds, more than 0, the lock lasts if a run dies holding it"),
 }
 REQUIRED = ("s3_endpoint",)
 
 
 def variable(setting):
     return "llm_serving_" + setting
+
+
+def _typed(value, kind):
+    """(value as ``kind`` (bool or int), whether it is one): a bool or int as itself, a string of one
+    (an extra var) converted; never a bool for an int or a float for either."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value, True
+        text = str(value).strip().lower() if isinstance(value, str) else None
+        if text in ("true", "yes", "on", "1"):
+            return True, True
+        if text in ("false", "no", "off", "0"):
+            return False, True
+        return value, False
+    if isinstance(value, bool) or isinstance(value, float):
+        return value, False
+    if isinstance(value, int):
+        return value, True
+    if isinstance(value, str) and re.match(r"^\s*-?\d+\s*$", value):
+        return int(value), True
+    return value, False
 
 
 def normalize(given):
@@ -86,6 +120,13 @@ def normalize(given):
             if key in REQUIRED:
                 errors.append("%s is not set; set it to %s." % (variable(key), what))
             out[key] = default
+            continue
+        if not isinstance(default, str):
+            value, ok = _typed(value, type(default))
+            if not ok or (check is not None and not check(value)):
+                errors.append("%s must be %s, got %r." % (variable(key), what, value))
+                value = default
+            out[key] = value
             continue
         if not isinstance(value, str):
             errors.append("%s must be %s, got %s %r." % (variable(key), what, type(value).__name__, value))

@@ -1,0 +1,187 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: run_lock
+short_description: Take or release the run lock, a Lease in the namespace, so two runs do not deploy at once
+version_added: 0.3.0
+description:
+  - O(state=acquired) takes the C(coordination.k8s.io/v1) Lease O(name) in O(namespace) for a new holder
+    identity (returned as RV(holder)), as client-go's leader election takes a Lease - create when absent,
+    otherwise replace at the resourceVersion read only when nobody holds it or the holder's time is up - so
+    of two runs started together exactly one gets it.
+  - When another run holds it, waits up to O(wait) seconds for it, then fails with one sentence naming the
+    holder, since when, until when, and how to remove a lock an interrupted run left.
+  - O(state=released) deletes the Lease if O(holder) still holds it, with its resourceVersion as
+    precondition, so a run never removes a lock another run took since.
+  - Taking and releasing the lock is bookkeeping, not a change of the deployment - reported as C(changed=false)
+    so a converged run still reports no change.
+  - Check mode writes nothing; it warns when another run holds the lock.
+author:
+  - Private AI platform team (@private-ai)
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+options:
+  namespace:
+    description: Namespace of the Lease (the namespace the models are served in).
+    type: str
+    required: true
+  name:
+    description: Name of the Lease.
+    type: str
+    default: private-ai-llm-serving-run
+  state:
+    description: Take (V(acquired)) or release (V(released)) the lock.
+    type: str
+    choices: [acquired, released]
+    default: acquired
+  holder:
+    description:
+      - Holder identity. With O(state=released), the RV(holder) the acquiring task returned (required).
+      - With O(state=acquired), defaults to C(<user>@<host> pid <pid> <random>).
+    type: str
+  lease_seconds:
+    description: How long the lock lasts when the run that took it dies without releasing it.
+    type: int
+    default: 7200
+  wait:
+    description: Seconds to wait while another run holds the lock (0, fail at once).
+    type: int
+    default: 0
+requirements:
+  - kubernetes >= 24.2.0
+notes:
+  - The logic is in C(module_utils/k8s/lease.py), after k8s.io/client-go tools/leaderelection (leaselock.go,
+    tryAcquireOrRenew in leaderelection.go).
+"""
+
+EXAMPLES = r"""
+- name: Take the run lock
+  private_ai.llm_serving.run_lock:
+    namespace: private-ai
+    wait: 600
+  register: lock
+
+- name: Release it
+  private_ai.llm_serving.run_lock:
+    namespace: private-ai
+    state: released
+    holder: "{{ lock.holder }}"
+"""
+
+RETURN = r"""
+holder:
+  description: The holder identity of this run.
+  returned: always
+  type: str
+  sample: "deployer@bastion pid 4242 3f9c1a2b"
+held:
+  description: Whether this run holds the lock after the task (false after a release, and in check mode).
+  returned: always
+  type: bool
+released:
+  description: Whether the release deleted the Lease (false when another run had taken it since, or it was gone).
+  returned: with O(state=released)
+  type: bool
+"""
+
+import getpass
+import json
+import os
+import socket
+import uuid
+
+from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError, fail
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import lease
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.apply import Cluster
+
+
+def argspec():
+    spec = dict(AUTH_ARG_SPEC)
+    spec.update(
+        namespace=dict(type="str", required=True),
+        name=dict(type="str", default="private-ai-llm-serving-run"),
+        state=dict(type="str", choices=["acquired", "released"], default="acquired"),
+        holder=dict(type="str"),
+        lease_seconds=dict(type="int", default=7200),
+        wait=dict(type="int", default=0),
+    )
+    return spec
+
+
+def default_holder():
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container's arbitrary uid)
+        user = str(os.getuid())
+    return "%s@%s pid %d %s" % (user, socket.gethostname(), os.getppid(), uuid.uuid4().hex[:8])
+
+
+def api_error(params, exc):
+    """One sentence for an API refusal of the Lease (a 403 names the permission the deployer lacks)."""
+    try:
+        message = json.loads(exc.body).get("message") or exc.reason
+    except (TypeError, ValueError, AttributeError):
+        message = exc.reason
+    hint = ""
+    if exc.status == 403:
+        hint = ("; the identity running the collection needs get, create, update and delete on leases "
+                "(coordination.k8s.io) in namespace %s, or set llm_serving_lock to false" % params["namespace"])
+    return ModuleError("The run lock, Lease %s/%s: HTTP %s %s%s." % (params["namespace"], params["name"], exc.status,
+                                                                     message, hint), status=exc.status)
+
+
+def run(module, cluster):
+    from kubernetes.client.rest import ApiException
+
+    try:
+        return _run(module, cluster)
+    except ApiException as exc:
+        raise api_error(module.params, exc)
+
+
+def _run(module, cluster):
+    p = module.params
+    holder = p["holder"] or default_holder()
+    if p["state"] == "released":
+        done = False if module.check_mode else lease.release(cluster, p["name"], p["namespace"], holder)
+        return dict(changed=False, holder=holder, held=False, released=done)
+    if module.check_mode:
+        current = cluster.get(lease.API, "Lease", p["name"], p["namespace"])
+        if lease.held_by_other(current, holder, lease.now_utc()):
+            module.warn(lease.busy_message(p["name"], p["namespace"], current, 0))
+        return dict(changed=False, holder=holder, held=False)
+    lease.acquire(cluster, p["name"], p["namespace"], holder, p["lease_seconds"], wait=p["wait"])
+    return dict(changed=False, holder=holder, held=True)
+
+
+def main():
+    module = AnsibleK8SModule(argument_spec=argspec(), supports_check_mode=True,
+                              required_if=[("state", "released", ["holder"])])
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+
+    err = None
+    try:
+        result = run(module, Cluster(get_api_client(module=module), "private-ai-llm-serving-lock",
+                                     dry_run=module.check_mode))
+    except CoreException as exc:
+        err = ModuleError("Could not connect to the Kubernetes API: %s" % to_native(exc))
+    except ModuleError as exc:
+        err = exc
+    if err is not None:
+        fail(module, err)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The run lock (plugins/modules/run_lock.py) on the lab's real apiserver: of two runs that start
+together exactly one holds the Lease; a run that finds it held stops (or waits) naming the holder and
+changes nothing; a release never deletes a lock another run took since."""
+
+import json
+import subprocess
+import threading
+import uuid
+
+import pytest
+
+import module_runner
+from isvc_lab import api_client, core, custom, lab  # noqa: F401 pylint: disable=unused-import
+from test_bad_input import INVENTORY, PLAYBOOK, REPO, failure_messages
+
+MODULE = "private_ai.llm_serving.run_lock"
+NAMESPACE = "private-ai"  # inventories/triple_play
+
+
+@pytest.fixture()
+def lock_name():
+    return "it-lock-%s" % uuid.uuid4().hex[:8]
+
+
+def run(lab, **args):
+    return module_runner.run(MODULE, dict(args, kubeconfig=lab["kubeconfig"]), timeout=120)
+
+
+def ensure_namespace(core):
+    from kubernetes.client.rest import ApiException
+    try:
+        core.create_namespace({"metadata": {"name": NAMESPACE}})
+    except ApiException as exc:
+        assert exc.status == 409
+
+
+def test_two_runs_at_once_exactly_one_holds_the_lock(lab, core, custom, lock_name):
+    ensure_namespace(core)
+    results = [None] * 4
+    start = threading.Barrier(4)
+
+    def take(i):
+        start.wait()
+        results[i] = run(lab, namespace=NAMESPACE, name=lock_name)
+
+    threads = [threading.Thread(target=take, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    held = [r for r in results if r.get("held")]
+    refused = [r for r in results if r.get("failed")]
+    assert len(held) == 1 and len(refused) == 3, results
+    assert all(r["changed"] is False for r in held)
+    for r in refused:
+        assert r["msg"].startswith("Another run holds the lock, Lease %s/%s: %s, since " % (NAMESPACE, lock_name, held[0]["holder"]))
+        assert "`oc delete lease %s -n %s`" % (lock_name, NAMESPACE) in r["msg"]
+    lease = custom.get_namespaced_custom_object("coordination.k8s.io", "v1", NAMESPACE, "leases", lock_name)
+    assert lease["spec"]["holderIdentity"] == held[0]["holder"]
+    # a release by someone else deletes nothing; the holder's release does
+    assert run(lab, namespace=NAMESPACE, name=lock_name, state="released", holder="someone else")["released"] is False
+    assert run(lab, namespace=NAMESPACE, name=lock_name, state="released", holder=held[0]["holder"])["released"] is True
+    assert run(lab, namespace=NAMESPACE, name=lock_name)["held"] is True
+    run(lab, namespace=NAMESPACE, name=lock_name, state="released", holder="x")
+
+
+def test_an_expired_lock_is_taken_over_and_check_mode_only_warns(lab, core, custom, lock_name):
+    ensure_namespace(core)
+    first = run(lab, namespace=NAMESPACE, name=lock_name, lease_seconds=1)
+    import time
+    time.sleep(1.5)  # the lock's own expiry, not a timing assertion
+    second = run(lab, namespace=NAMESPACE, name=lock_name)
+    assert second["held"] is True and second["holder"] != first["holder"], second
+    lease = custom.get_namespaced_custom_object("coordination.k8s.io", "v1", NAMESPACE, "leases", lock_name)
+    assert lease["spec"]["leaseTransitions"] == 1
+    check = module_runner.run(MODULE, dict(namespace=NAMESPACE, name=lock_name, kubeconfig=lab["kubeconfig"],
+                                           _ansible_check_mode=True), timeout=120)
+    assert check["held"] is False and "Another run holds the lock" in json.dumps(check.get("warnings", [])), check
+    assert run(lab, namespace=NAMESPACE, name=lock_name, state="released", holder=second["holder"])["released"]
+
+
+def test_site_yml_stops_before_any_change_while_another_run_holds_the_lock(lab, core, tmp_path):
+    ensure_namespace(core)
+    other = run(lab, namespace=NAMESPACE, name="private-ai-llm-serving-run")
+    assert other["held"], other
+    try:
+        proc = subprocess.run([PLAYBOOK, "site.yml"] + INVENTORY + ["-e", json.dumps({"llm_serving_lock_wait": 1})],
+                              cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0
+        msgs = failure_messages(out)
+        assert len(msgs) == 1 and msgs[0].startswith("Another run holds the lock, Lease %s/private-ai-llm-serving-run: %s"
+                                                     % (NAMESPACE, other["holder"])), msgs
+        assert "(waited 1s)" in msgs[0]
+        # the roles never ran: the next task after the lock is the release, skipped (this run held nothing)
+        assert "TASK [private_ai.llm_serving.gpu_machinesets" not in out, out[-3000:]
+    finally:
+        run(lab, namespace=NAMESPACE, name="private-ai-llm-serving-run", state="released", holder=other["holder"])
