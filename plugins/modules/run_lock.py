@@ -18,6 +18,9 @@ description:
     of two runs started together exactly one gets it.
   - When another run holds it, waits up to O(wait) seconds for it, then fails with one sentence naming the
     holder, since when, until when, and how to remove a lock an interrupted run left.
+  - A lock whose holder is an C(ansible-playbook) process of this host that no longer runs (an interrupted run:
+    Ctrl-C skips the release) is taken over at once, with a warning. A run on another host or in another AAP
+    job's container cannot be seen from here; its lock holds until O(lease_seconds) have passed.
   - O(state=released) deletes the Lease if O(holder) still holds it, with its resourceVersion as
     precondition, so a run never removes a lock another run took since.
   - Taking and releasing the lock is bookkeeping, not a change of the deployment - reported as C(changed=false)
@@ -80,11 +83,15 @@ holder:
   description: The holder identity of this run.
   returned: always
   type: str
-  sample: "deployer@bastion pid 4242 3f9c1a2b"
+  sample: "deployer@bastion ansible-playbook pid 4242 3f9c1a2b"
 held:
   description: Whether this run holds the lock after the task (false after a release, and in check mode).
   returned: always
   type: bool
+taken_over:
+  description: The holder of a stale lock taken over (its run no longer exists), else null.
+  returned: with O(state=acquired)
+  type: str
 released:
   description: Whether the release deleted the Lease (false when another run had taken it since, or it was gone).
   returned: with O(state=released)
@@ -93,6 +100,7 @@ released:
 
 import getpass
 import json
+import re
 import os
 import socket
 import uuid
@@ -119,12 +127,55 @@ def argspec():
     return spec
 
 
+HOLDER = re.compile(r"^(?P<user>[^@\s]+)@(?P<host>\S+) (?P<what>ansible-playbook pid|pid) (?P<pid>\d+) \S+$")
+
+
+def _proc(pid, name):
+    with open("/proc/%d/%s" % (pid, name), "rb") as handle:
+        return handle.read()
+
+
+def playbook_pid():
+    """The ansible-playbook process this module runs under (the top of the chain of ansible-playbook
+    processes above it: its worker, then the main process); None when /proc does not tell."""
+    found, pid = None, os.getppid()
+    try:
+        for _ in range(16):
+            if pid <= 1:
+                break
+            if b"ansible-playbook" in _proc(pid, "cmdline"):
+                found = pid
+            elif found:
+                break
+            status = _proc(pid, "status").decode("utf-8", "replace")
+            pid = int(re.search(r"^PPid:\s*(\d+)", status, re.M).group(1))
+    except (OSError, ValueError, AttributeError):
+        return found
+    return found
+
+
 def default_holder():
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (a container's arbitrary uid)
         user = str(os.getuid())
-    return "%s@%s pid %d %s" % (user, socket.gethostname(), os.getppid(), uuid.uuid4().hex[:8])
+    pid = playbook_pid()
+    what = "ansible-playbook pid" if pid else "pid"
+    return "%s@%s %s %d %s" % (user, socket.gethostname(), what, pid or os.getppid(), uuid.uuid4().hex[:8])
+
+
+def gone(holder):
+    """True when ``holder`` is a run on this host whose ansible-playbook process no longer runs (it was
+    interrupted: Ctrl-C does not run the release in always:). Runs elsewhere (another controller, another
+    AAP job's container) cannot be seen from here: their lock holds until it expires."""
+    match = HOLDER.match(holder or "")
+    if not match or match.group("host") != socket.gethostname():
+        return False
+    try:
+        cmdline = _proc(int(match.group("pid")), "cmdline")
+    except OSError:
+        return True
+    return match.group("what") == "ansible-playbook pid" and b"ansible-playbook" not in cmdline
 
 
 def api_error(params, exc):
@@ -161,8 +212,10 @@ def _run(module, cluster):
         if lease.held_by_other(current, holder, lease.now_utc()):
             module.warn(lease.busy_message(p["name"], p["namespace"], current, 0))
         return dict(changed=False, holder=holder, held=False)
-    lease.acquire(cluster, p["name"], p["namespace"], holder, p["lease_seconds"], wait=p["wait"])
-    return dict(changed=False, holder=holder, held=True)
+    stale = lease.acquire(cluster, p["name"], p["namespace"], holder, p["lease_seconds"], wait=p["wait"], gone=gone)
+    if stale:
+        module.warn("Took over the run lock from %s, which no longer runs on this host (interrupted)." % stale)
+    return dict(changed=False, holder=holder, held=True, taken_over=stale)
 
 
 def main():

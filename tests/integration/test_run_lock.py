@@ -98,3 +98,38 @@ def test_site_yml_stops_before_any_change_while_another_run_holds_the_lock(lab, 
         assert "TASK [private_ai.llm_serving.gpu_machinesets" not in out, out[-3000:]
     finally:
         run(lab, namespace=NAMESPACE, name="private-ai-llm-serving-run", state="released", holder=other["holder"])
+
+
+def test_site_yml_interrupted_then_run_again_takes_over_its_own_stale_lock(lab, core, tmp_path):
+    """Ctrl-C does not run the release in always:, so an interrupted run leaves its Lease; the next run
+    on the same host sees that its ansible-playbook process is gone and takes the lock over."""
+    import os
+    import signal
+    import time
+
+    ensure_namespace(core)
+    proc = subprocess.Popen([PLAYBOOK, "site.yml"] + INVENTORY, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    out = ""
+    try:
+        for line in proc.stdout:
+            out += line
+            if "TASK [private_ai.llm_serving.gpu_machinesets" in line:
+                break
+        os.killpg(proc.pid, signal.SIGINT)
+        out += proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0 and "Take the run lock" in out, out[-2000:]
+    lease = core.api_client.call_api(
+        "/apis/coordination.k8s.io/v1/namespaces/%s/leases/private-ai-llm-serving-run" % NAMESPACE, "GET",
+        response_type="object", _return_http_data_only=True, auth_settings=["BearerToken"])
+    holder = lease["spec"]["holderIdentity"]
+    assert " ansible-playbook pid %d " % proc.pid in holder or "ansible-playbook pid" in holder, holder
+    time.sleep(0.1)
+    again = subprocess.run([PLAYBOOK, "site.yml"] + INVENTORY, cwd=REPO, capture_output=True, text=True,
+                           timeout=900, check=False)
+    text = again.stdout + again.stderr
+    assert again.returncode == 0, text[-3000:]
+    assert "Took over the run lock from %s" % holder in " ".join(text.split()), text[-3000:]

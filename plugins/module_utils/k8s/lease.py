@@ -97,19 +97,22 @@ def busy_message(name, namespace, lease, wait):
 
 
 def acquire(cluster, name, namespace, holder, seconds, wait=0, clock=time.monotonic, sleep=time.sleep,
-            moment=now_utc, delay=5.0):
-    """Take the Lease for ``holder``; wait up to ``wait`` seconds while another run holds it. Returns
-    (lease, changed). In check mode (the cluster's dry run) nothing is written."""
+            moment=now_utc, delay=5.0, gone=lambda holder: False):
+    """Take the Lease for ``holder``; wait up to ``wait`` seconds while another run holds it, unless
+    ``gone(other holder)`` says that run no longer exists (then take it over). Returns the holder it
+    took over from, or None."""
     from kubernetes.client.rest import ApiException
 
     deadline = clock() + wait
     while True:
         lease = cluster.get(API, "Lease", name, namespace)
         other = held_by_other(lease, holder, moment())
-        if other is None:
+        taken_over = other if other is not None and gone(other) else None
+        if other is None or taken_over:
             try:
                 method = "POST" if lease is None else "PUT"
-                return cluster.write(method, desired(name, namespace, holder, seconds, moment(), lease)), True
+                cluster.write(method, desired(name, namespace, holder, seconds, moment(), lease))
+                return taken_over
             except ApiException as exc:
                 if exc.status != 409:  # 409: another run created or took it meanwhile: look again
                     raise LockError("Could not take the lock, Lease %s/%s: HTTP %s %s"
