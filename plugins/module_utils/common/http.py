@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, private_ai.llm_serving contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What every HTTP client of the collection shows of a response: one line, secrets masked."""
+"""What every HTTP client of the collection shows of a response: one line, secrets masked; and
+what it reads of one: the Retry-After header."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -23,3 +24,12 @@ def excerpt(body, secret=None, limit=BODY_EXCERPT):
             body = body.replace(value, MASK)
     body = " ".join(body.split())
     return body if len(body) <= limit else body[:limit] + "..."
+
+
+def retry_after(headers):
+    """Seconds of a response's Retry-After header (None when absent or an HTTP date)."""
+    try:
+        value = headers.get("Retry-After") if headers else None
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

@@ -23,7 +23,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import excerpt
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import excerpt, retry_after
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.retry import Retry, retryable
 
 import http.client
@@ -224,7 +224,7 @@ class ChatProbe(object):
             # deadline with the same "last answer" instead of at once.
             if retryable(err.code):
                 raise _Transient("HTTP %d" % err.code, status=err.code, body=text,
-                                 retry_after=_retry_after(err))
+                                 retry_after=retry_after(err.headers))
             raise EndpointError("%s %s returned HTTP %d: %s" % (
                 method, url, err.code, excerpt(text, self.token) or err.reason),
                 status=err.code, body=excerpt(text, self.token))
@@ -352,14 +352,6 @@ def _read_quietly(err):
         return err.read()
     except Exception:  # the body of an error is a courtesy; the status is what matters
         return b""
-
-
-def _retry_after(err):
-    try:
-        value = err.headers.get("Retry-After") if err.headers else None
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 def run_smoke_test(url, model, messages, expect=None, check_health=True, **kwargs):
