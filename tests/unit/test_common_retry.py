@@ -56,3 +56,11 @@ def test_deadline_sleeps_until_it_then_stops(fake_time):
 def test_a_policy_needs_a_bound():
     with pytest.raises(ValueError):
         Retry()
+
+
+def test_an_absolute_deadline_is_kept_as_given(fake_time):
+    retry = Retry(deadline=1001.5, **fake_time.retry_kwargs())
+    assert retry.remaining() == 1.5
+    while retry.again(0):
+        pass
+    assert fake_time.now == 1001.5

@@ -45,15 +45,18 @@ def retryable(status):
 
 
 class Retry(object):
-    """Attempts until ``timeout`` seconds have passed (None: no deadline) and at most ``attempts``
-    in all (None: no limit; the first attempt counts, as in botocore's ``total_max_attempts``)."""
+    """Attempts until ``timeout`` seconds have passed (or until ``deadline``, a time on ``clock``;
+    None for both: no deadline) and at most ``attempts`` in all (None: no limit; the first attempt
+    counts, as in botocore's ``total_max_attempts``)."""
 
     def __init__(self, timeout=None, attempts=None, base=BACKOFF_BASE, cap=BACKOFF_MAX,
-                 clock=time.monotonic, sleep=time.sleep, rng=None):
-        if timeout is None and attempts is None:
-            raise ValueError("a Retry needs a timeout, a number of attempts or both")
+                 clock=time.monotonic, sleep=time.sleep, rng=None, deadline=None):
+        if deadline is None and timeout is not None:
+            deadline = clock() + timeout
+        if deadline is None and attempts is None:
+            raise ValueError("a Retry needs a deadline, a number of attempts or both")
         self.clock = clock
-        self.deadline = None if timeout is None else clock() + timeout
+        self.deadline = deadline
         self.attempts = attempts
         self.base = base
         self.cap = cap
