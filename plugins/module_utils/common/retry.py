@@ -55,13 +55,9 @@ class Retry(object):
             deadline = clock() + timeout
         if deadline is None and attempts is None:
             raise ValueError("a Retry needs a deadline, a number of attempts or both")
-        self.clock = clock
-        self.deadline = deadline
-        self.attempts = attempts
-        self.base = base
-        self.cap = cap
-        self._sleep = sleep
-        self.rng = rng or random.Random()
+        self.deadline, self.attempts = deadline, attempts
+        self.base, self.cap = base, cap
+        self.clock, self._sleep, self.rng = clock, sleep, rng or random.Random()
 
     def remaining(self):
         """Seconds left before the deadline (infinite without one)."""

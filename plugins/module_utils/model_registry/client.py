@@ -13,7 +13,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import excerpt, retry_after
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import (
+    error_body, excerpt, json_request, retry_after)
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.retry import Retry, retryable
 
 import json
@@ -125,19 +126,12 @@ class RegistryClient:
         url = self.base + path
         if query:
             url += "?" + urlencode(query)
-        data = None
-        headers = {}
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
+        data, headers = json_request(body)
         try:
             resp = self._request.open(method, url, data=data, headers=headers)
             raw = resp.read()
         except HTTPError as e:
-            try:
-                raw = e.read()
-            except Exception:  # pylint: disable=broad-except
-                raw = b""
+            raw = error_body(e)
             if e.code == 404 and absent_ok and _is_registry_error_body(raw):
                 return None
             error = self._http_error(method, url, e.code, raw)

@@ -23,7 +23,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import excerpt, retry_after
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import (
+    error_body, excerpt, json_request, retry_after)
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.retry import Retry, retryable
 
 import http.client
@@ -208,17 +209,13 @@ class ChatProbe(object):
         left = self.remaining()
         if left <= 0:
             raise _Transient("the deadline passed before the request was sent")
-        data = None
-        headers = {}
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
+        data, headers = json_request(body)
         self.attempts += 1
         self.t_sent = self.clock()  # per attempt: time spent in earlier retries is not latency
         try:
             return self.request.open(method, url, data=data, headers=headers, timeout=max(left, 0.5))
         except HTTPError as err:
-            text = _read_quietly(err)
+            text = error_body(err)
             # The collection's one set of retryable statuses (common.retry): since it, a 500 is
             # retried too (a model server or gateway restarting); a lasting one fails at the
             # deadline with the same "last answer" instead of at once.
@@ -345,13 +342,6 @@ def _lines(resp):
         if not line:
             return
         yield line
-
-
-def _read_quietly(err):
-    try:
-        return err.read()
-    except Exception:  # the body of an error is a courtesy; the status is what matters
-        return b""
 
 
 def run_smoke_test(url, model, messages, expect=None, check_health=True, **kwargs):
