@@ -700,8 +700,8 @@ def test_s3_is_read_by_the_standard_library_reader_of_s3_model_sync(dirs, script
 
 
 def test_s3_access_denied_names_the_model_and_the_location(scripted_http):
-    scripted_http.add("GET", "/models/", (403, b"<Error><Code>AccessDenied</Code><Message>Access Denied.</Message>"
-                                                b"</Error>", {}))
+    denied = b"<Error><Code>AccessDenied</Code><Message>Access Denied.</Message></Error>"
+    scripted_http.add("GET", "/models/", (403, denied, {}))
     m = {"name": "bf16", "weights": {"source": "s3", "bucket": "models", "path": "bf16"},
          "hardware": {"instance_type": "g6.12xlarge", "gpus": 4}, "vllm": {"tensor_parallel_size": 4}}
     errors = build_plan([m], s3={"endpoint_url": scripted_http.url, "access_key": "AKIAUNITTEST",

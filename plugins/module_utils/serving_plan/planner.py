@@ -42,8 +42,8 @@ def read_checkpoint(model, reader_factory, endpoint=None):
         return ckpt_mod.read_s3(reader_factory(), w["bucket"], w["path"])
     except s3_client.reader_errors() + (ValueError,) as e:
         why = e if isinstance(e, ValueError) else s3_client.client_error(e, "read", endpoint, w["bucket"]).why
-        raise ckpt_mod.CheckpointError("cannot read s3://%s/%s/ (%s)." % (w["bucket"], w["path"].strip("/"),
-                                                                       str(why).rstrip(".")))
+        where = "s3://%s/%s/" % (w["bucket"], w["path"].strip("/"))
+        raise ckpt_mod.CheckpointError("cannot read %s (%s)." % (where, str(why).rstrip(".")))
 
 
 def _entry_inputs(m, settings):
