@@ -107,7 +107,8 @@ options:
     type: bool
     default: true
 requirements:
-  - boto3 (only for models whose weights are in S3)
+  - boto3, only to read the weights in S3 through an HTTP proxy (E(https_proxy) and the like); the
+    S3 endpoint itself is read with the Python standard library, as M(private_ai.llm_serving.s3_model_sync) does
 notes:
   - GPU memory in the catalog is what nodes report in C(nvidia.com/gpu.memory), for example
     23034 MiB for an L4; prices are AWS on-demand us-east-1 and can be overridden with O(catalog).

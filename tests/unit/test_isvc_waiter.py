@@ -7,6 +7,7 @@ ends when everything is ready, on a terminal failure or at the deadline, and cos
 one WATCH per resource when nothing goes wrong.
 """
 
+import random
 import threading
 import time
 
@@ -27,11 +28,13 @@ from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.wait i
 class Clock:
     def __init__(self):
         self.now = 1000.0
+        self.sleeps = []
 
     def __call__(self):
         return self.now
 
     def sleep(self, seconds):
+        self.sleeps.append(seconds)
         self.now += seconds
 
 
@@ -107,7 +110,7 @@ def stream(transport, clock, timeout=60):
     seen = []
     st = Stream(transport, "isvc", "/apis/x", {"field_selector": "metadata.name=a"},
                 lambda kind, etype, o: seen.append((etype, o if etype == "SYNC" else o["metadata"]["name"])),
-                clock() + timeout, clock=clock, sleep=clock.sleep)
+                clock() + timeout, clock=clock, sleep=clock.sleep, rng=random.Random(14))
     return st, seen
 
 
@@ -181,6 +184,18 @@ def test_streams_cut_at_once_are_backed_off_not_polled():
     st, _seen = stream(t, clock, timeout=20)
     st.run()
     assert t.stats["watch_requests"] < 30  # backoff up to 3 s, not a tight loop
+
+
+def test_backoff_is_the_shared_full_jitter_policy_within_the_deadline():
+    """common.retry: uniform(0, min(3, 0.1 * 2**n)) s after the n-th failure, never past the deadline."""
+    clock = Clock()
+    t = Transport(clock, [([obj("a", 1)], 1)], [[] for dummy in range(1000)])
+    st, _seen = stream(t, clock, timeout=20)
+    st.run()
+    bounds = [min(3.0, 0.1 * 2 ** n) for n in range(len(clock.sleeps))]
+    assert all(0 <= d <= b for d, b in zip(clock.sleeps, bounds))
+    assert any(d < b / 2 for d, b in zip(clock.sleeps[:-1], bounds))  # full jitter (the last: the deadline)
+    assert clock.now == 1020.0 and st.remaining() == 0
 
 
 # -- Waiter: three streams in threads --------------------------------------------------------------

@@ -137,11 +137,11 @@ def test_redirect_to_login_page_is_not_followed(server):
         RegistryClient(server.url, token=TOKEN).find_registered_model("m")
 
 
-def test_500_carries_status_and_body_excerpt(server):
+def test_500_carries_status_and_body_excerpt(server, fake_time):
     server.routes[API_PATH + "/registered_models"] = (
         500, "application/json", jbody({"code": "", "message": "db is gone " + "x" * 1000}), {})
     with pytest.raises(RegistryError) as err:
-        RegistryClient(server.url).create_registered_model({"name": "m"})
+        RegistryClient(server.url, **fake_time.retry_kwargs()).create_registered_model({"name": "m"})
     assert err.value.status == 500
     assert "POST" in err.value.msg and "HTTP 500" in err.value.msg and "db is gone" in err.value.msg
     assert len(err.value.body) <= 303
@@ -165,37 +165,63 @@ def test_artifact_list_follows_pages(server):
     assert [a["id"] for a in RegistryClient(server.url).list_version_artifacts("5")] == ["1", "2"]
 
 
-def test_connection_refused_names_the_url():
+def test_connection_refused_names_the_url_at_once(fake_time):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(RegistryError) as err:
-        RegistryClient("http://127.0.0.1:%d" % port, token=TOKEN).find_registered_model("m")
+        RegistryClient("http://127.0.0.1:%d" % port, token=TOKEN,
+                       **fake_time.retry_kwargs()).find_registered_model("m")
+    assert fake_time.sleeps == []  # no answer is not retried: a wrong url is said at once
     assert err.value.msg == ("Cannot reach the Model Registry at http://127.0.0.1:%d%s: connection refused "
                              "(is the registry running and the url right?)." % (port, API_PATH))
     assert err.value.status is None
 
 
-def test_503_while_the_registry_connects_is_retried(server):
-    answers = [(503, b"datastore not available"), (200, jbody({"id": "9", "name": "m"}))]
-
+def scripted(answers):
+    """A route answering (status, body, headers) from ``answers`` in order."""
     def flaky(handler):
-        status, payload = answers.pop(0)
+        status, payload, headers = answers.pop(0)
         handler.send_response(status)
         handler.send_header("Content-Length", str(len(payload)))
+        for name, value in headers.items():
+            handler.send_header(name, value)
         handler.end_headers()
         handler.wfile.write(payload)
         raise _Answered()
+    return (200, "application/json", flaky, {})
 
-    server.routes[API_PATH + "/registered_model"] = (200, "application/json", flaky, {})
-    client = RegistryClient(server.url, retry_delays=(0.01, 0.01))
+
+def test_503_while_the_registry_connects_is_retried(server, fake_time):
+    answers = [(503, b"datastore not available", {}), (200, jbody({"id": "9", "name": "m"}), {})]
+    server.routes[API_PATH + "/registered_model"] = scripted(answers)
+    client = RegistryClient(server.url, **fake_time.retry_kwargs())
     assert client.find_registered_model("m")["id"] == "9"
-    assert answers == []
+    assert answers == [] and len(fake_time.sleeps) == 1 and 0 <= fake_time.sleeps[0] <= 2.0
 
 
-def test_persistent_503_is_raised_after_the_retries(server):
+def test_persistent_503_is_raised_after_four_attempts_with_jittered_backoff(server, fake_time):
     server.routes[API_PATH + "/registered_models"] = (503, "text/plain", b"datastore not available", {})
     with pytest.raises(RegistryError) as err:
-        RegistryClient(server.url, retry_delays=(0.01, 0.01)).create_registered_model({"name": "m"})
+        RegistryClient(server.url, **fake_time.retry_kwargs()).create_registered_model({"name": "m"})
     assert err.value.status == 503 and "datastore not available" in err.value.msg
-    assert len([s for s in server.seen if s[0] == "POST"]) == 3
+    assert len([s for s in server.seen if s[0] == "POST"]) == 4
+    assert [d <= bound for d, bound in zip(fake_time.sleeps, (2.0, 4.0, 8.0))] == [True] * 3
+
+
+def test_500_and_429_are_retried_and_retry_after_is_honoured(server, fake_time):
+    """The shared retryable statuses (common.retry): before them a 500 or 429 failed at once."""
+    answers = [(500, b"db connection reset", {}), (429, b"slow down", {"Retry-After": "3"}),
+               (201, jbody({"id": "7", "name": "m"}), {})]
+    server.routes[API_PATH + "/registered_models"] = scripted(answers)
+    client = RegistryClient(server.url, **fake_time.retry_kwargs())
+    assert client.create_registered_model({"name": "m"})["id"] == "7"
+    assert answers == [] and fake_time.sleeps[1] == 3.0
+
+
+def test_a_client_error_is_not_retried(server, fake_time):
+    server.routes[API_PATH + "/registered_models"] = (
+        400, "application/json", jbody({"code": "", "message": "bad name"}), {})
+    with pytest.raises(RegistryError, match="HTTP 400"):
+        RegistryClient(server.url, **fake_time.retry_kwargs()).create_registered_model({"name": "m"})
+    assert fake_time.sleeps == [] and len(server.seen) == 1

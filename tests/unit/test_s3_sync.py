@@ -334,3 +334,75 @@ def test_loading_the_module_does_not_import_boto3():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=dict(os.environ, PYTHONPATH=str(root / ".ansible" / "collections")))
     assert out.stdout.strip() == "[]"
+
+
+# --- the reader's retries: the collection's policy (common.retry), botocore's attempt count -------
+
+def listing(*keys):
+    """A ListObjectsV2 answer for ``keys`` (2 bytes each)."""
+    contents = "".join("<Contents><Key>%s</Key><Size>2</Size><ETag>&quot;e&quot;</ETag></Contents>" % k
+                       for k in keys)
+    return ('<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">%s'
+            "<IsTruncated>false</IsTruncated></ListBucketResult>" % contents).encode()
+
+
+def _reader(url, fake_time):
+    return s3_sync_http.S3Reader({"endpoint_url": url, "access_key": "AK", "secret_key": "SK"},
+                                 **fake_time.retry_kwargs())
+
+
+def test_reader_retries_the_shared_retryable_statuses_with_jittered_backoff(scripted_http, fake_time):
+    """429 is retried since the shared policy (botocore retries throttling answers too)."""
+    scripted_http.add("GET", "/models/", (503, b"<Error><Code>SlowDown</Code></Error>", {}),
+                      (429, b"", {"Retry-After": "60"}), (200, listing("p/config.json"), {}))
+    reader = _reader(scripted_http.url, fake_time)
+    assert reader.list_objects("models", "p/") == {"p/config.json": {"size": 2, "etag": "e"}}
+    assert len(fake_time.sleeps) == 2 and all(
+        0 <= d <= s3_sync_http.BACKOFF_BASE * 2 ** i for i, d in enumerate(fake_time.sleeps))  # no Retry-After
+    reader.close()
+
+
+def test_reader_gives_up_after_botocores_attempt_count(scripted_http, fake_time):
+    scripted_http.add("GET", "/models/", (500, b"<Error><Code>InternalError</Code><Message>disk</Message></Error>", {}))
+    reader = _reader(scripted_http.url, fake_time)
+    with pytest.raises(s3_sync_http.S3ResponseError, match="InternalError"):
+        reader.list_objects("models", "p/")
+    assert len(scripted_http.seen) == s3_sync_http.ATTEMPTS == 4 and len(fake_time.sleeps) == 3
+    reader.close()
+
+
+def test_reader_does_not_retry_a_refusal(scripted_http, fake_time):
+    scripted_http.add("GET", "/models/p/config.json",
+                      (403, b"<Error><Code>AccessDenied</Code><Message>no</Message></Error>", {}))
+    reader = _reader(scripted_http.url, fake_time)
+    with pytest.raises(s3_sync_http.S3ResponseError, match="AccessDenied"):
+        reader.get("models", "p/config.json")
+    assert len(scripted_http.seen) == 1 and fake_time.sleeps == []
+    reader.close()
+
+
+def test_reader_retries_no_answer_then_names_the_endpoint(fake_time):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = "http://127.0.0.1:%d" % s.getsockname()[1]
+    reader = _reader(url, fake_time)
+    with pytest.raises(s3_sync_http.S3ConnectError, match="cannot reach %s" % url):
+        reader.head("models", "p/config.json")
+    assert len(fake_time.sleeps) == s3_sync_http.ATTEMPTS - 1
+    reader.close()
+
+
+def test_boto3_client_makes_as_many_attempts_as_the_reader():
+    """botocore's retries "max_attempts" counts retries (4 meant 5 attempts): total_max_attempts."""
+    client = make_client({"endpoint_url": "http://127.0.0.1:1", "access_key": "AK", "secret_key": "SK"})
+    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": s3_sync_http.ATTEMPTS}
+
+
+def test_reader_gets_small_objects(scripted_http, fake_time):
+    scripted_http.add("GET", "/models/p/config.json", (200, b'{"a": 1}', {}))
+    reader = _reader(scripted_http.url, fake_time)
+    assert reader.get("models", "p/config.json") == b'{"a": 1}'
+    method, path, headers = scripted_http.seen[0]
+    assert path == "/models/p/config.json" and headers["Authorization"].startswith("AWS4-HMAC-SHA256 ")
+    reader.close()

@@ -424,42 +424,30 @@ def test_missing_config_is_reported_with_the_location(tmp_path):
     assert msg.startswith("llm_serving_models[0] (empty): no config.json") and str(d) in msg
 
 
-class FakeBody:
-    def __init__(self, data):
-        self.data = data
-
-    def read(self, n=-1):
-        return self.data
-
-
 class FakeS3:
-    """list_objects_v2 pages and get_object over a local directory, like MinIO would answer."""
+    """The reader interface of s3_sync (list_objects, get) over a local directory."""
 
     def __init__(self, directory, prefix):
         self.files = {prefix + "/" + n: Path(directory, n) for n in sorted(os.listdir(directory))}
         self.gets = []
 
-    def get_paginator(self, name):
-        assert name == "list_objects_v2"
-        fake = self
+    def list_objects(self, bucket, prefix):
+        return dict((k, {"size": f.stat().st_size, "etag": ""}) for k, f in self.files.items()
+                    if k.startswith(prefix))
 
-        class P:
-            def paginate(self, Bucket, Prefix):
-                keys = [k for k in fake.files if k.startswith(Prefix)]
-                for i in range(0, len(keys), 3):
-                    yield {"Contents": [{"Key": k, "Size": fake.files[k].stat().st_size} for k in keys[i:i + 3]]}
-        return P()
+    def get(self, bucket, key):
+        self.gets.append(key)
+        return self.files[key].read_bytes()
 
-    def get_object(self, Bucket, Key):
-        self.gets.append(Key)
-        return {"Body": FakeBody(self.files[Key].read_bytes())}
+    def close(self):
+        pass
 
 
 def test_s3_source_reads_listing_and_small_files_only(dirs):
     fake = FakeS3(dirs[FP8], "mistral-small-24b/fp8")
     m = {"name": "mistral-24b-fp8", "weights": {"source": "s3", "bucket": "models", "path": "mistral-small-24b/fp8"},
          "hardware": {"instance_type": "g6e.xlarge"}, "vllm": {"max_model_len": 8192}}
-    plan, errors = build_plan([m], client_factory=lambda: fake)[:2]
+    plan, errors = build_plan([m], reader_factory=lambda: fake)[:2]
     assert errors == []
     assert plan["models"]["mistral-24b-fp8"]["checkpoint"]["location"] == "s3://models/mistral-small-24b/fp8/"
     assert plan["models"]["mistral-24b-fp8"]["checkpoint"]["weight_bytes"] == 24934150144
@@ -687,47 +675,60 @@ def test_synthetic_model_is_deterministic_and_valid(tmp_path):
     assert index["metadata"]["total_size"] == 24934150144
 
 
-def test_s3_with_a_real_boto3_client_and_stubbed_responses(dirs):
-    """The boto3 client the module builds, with botocore's Stubber checking the exact API calls."""
-    import io
-    from botocore.response import StreamingBody
-    from botocore.stub import Stubber
-    from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.planner import s3_client
+def _s3_listing(prefix, directory):
+    contents = "".join("<Contents><Key>%s%s</Key><Size>%d</Size><ETag>&quot;e&quot;</ETag></Contents>"
+                       % (prefix, n, os.path.getsize(os.path.join(directory, n))) for n in sorted(os.listdir(directory)))
+    return ('<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">%s'
+            "<IsTruncated>false</IsTruncated></ListBucketResult>" % contents).encode()
 
-    client = s3_client({"endpoint_url": "http://127.0.0.1:19000", "access_key": "AKIAUNITTEST",
-                        "secret_key": "unit-test-secret", "region": "us-east-1", "validate_certs": True})
-    files = sorted(os.listdir(dirs[BF16]))
-    contents = [{"Key": "bf16/" + n, "Size": os.path.getsize(os.path.join(dirs[BF16], n))} for n in files]
-    with Stubber(client) as stub:
-        stub.add_response("list_objects_v2", {"Contents": contents, "IsTruncated": False, "KeyCount": len(contents)},
-                          {"Bucket": "models", "Prefix": "bf16/"})
-        for name in ("model.safetensors.index.json", "config.json"):
-            raw = Path(dirs[BF16], name).read_bytes()
-            stub.add_response("get_object", {"Body": StreamingBody(io.BytesIO(raw), len(raw))},
-                              {"Bucket": "models", "Key": "bf16/" + name})
-        m = {"name": "bf16", "weights": {"source": "s3", "bucket": "models", "path": "/bf16/"},
-             "hardware": {"instance_type": "g6.12xlarge", "gpus": 4},
-             "vllm": {"tensor_parallel_size": 4, "max_model_len": 8192}}
-        plan, errors = build_plan([m], client_factory=lambda: client)[:2]
-        stub.assert_no_pending_responses()
+
+def test_s3_is_read_by_the_standard_library_reader_of_s3_model_sync(dirs, scripted_http):
+    """The reader the module builds for an endpoint (s3_sync.client.make_reader): one listing and
+    GETs of the small files, against a scripted S3 endpoint."""
+    scripted_http.add("GET", "/models/", (200, _s3_listing("bf16/", dirs[BF16]), {}))
+    for name in ("model.safetensors.index.json", "config.json"):
+        scripted_http.add("GET", "/models/bf16/" + name, (200, Path(dirs[BF16], name).read_bytes(), {}))
+    m = {"name": "bf16", "weights": {"source": "s3", "bucket": "models", "path": "/bf16/"},
+         "hardware": {"instance_type": "g6.12xlarge", "gpus": 4},
+         "vllm": {"tensor_parallel_size": 4, "max_model_len": 8192}}
+    plan, errors = build_plan([m], s3={"endpoint_url": scripted_http.url, "access_key": "AKIAUNITTEST",
+                                       "secret_key": "unit-test-secret"})[:2]
     assert errors == []
     assert plan["models"]["bf16"]["checkpoint"]["weight_bytes"] == 47144806400
+    assert sorted(p for dummy, p, dummy in scripted_http.seen if "?" not in p) == [
+        "/models/bf16/config.json", "/models/bf16/model.safetensors.index.json"]
 
 
-def test_s3_access_denied_names_the_model_and_the_location():
-    from botocore.stub import Stubber
-    from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.planner import s3_client
+def test_s3_access_denied_names_the_model_and_the_location(scripted_http):
+    denied = b"<Error><Code>AccessDenied</Code><Message>Access Denied.</Message></Error>"
+    scripted_http.add("GET", "/models/", (403, denied, {}))
+    m = {"name": "bf16", "weights": {"source": "s3", "bucket": "models", "path": "bf16"},
+         "hardware": {"instance_type": "g6.12xlarge", "gpus": 4}, "vllm": {"tensor_parallel_size": 4}}
+    errors = build_plan([m], s3={"endpoint_url": scripted_http.url, "access_key": "AKIAUNITTEST",
+                                 "secret_key": "unit-test-secret"})[1]
+    assert errors == ["llm_serving_models[0] (bf16): cannot read s3://models/bf16/ (access denied (AccessDenied); "
+                      "the credentials lack the S3 permission for bucket models)."]
+    assert len(scripted_http.seen) == 1  # a refusal is not retried
 
-    client = s3_client({"endpoint_url": "http://127.0.0.1:19000", "access_key": "AKIAUNITTEST",
-                        "secret_key": "unit-test-secret"})
-    with Stubber(client) as stub:
-        stub.add_client_error("list_objects_v2", "AccessDenied", "Access Denied", 403)
-        m = {"name": "bf16", "weights": {"source": "s3", "bucket": "models", "path": "bf16"},
-             "hardware": {"instance_type": "g6.12xlarge", "gpus": 4}, "vllm": {"tensor_parallel_size": 4}}
-        errors = build_plan([m], client_factory=lambda: client)[1]
-    assert len(errors) == 1
-    assert errors[0].startswith("llm_serving_models[0] (bf16): cannot read s3://models/bf16/ (") and "AccessDenied" in errors[0]
-    assert "unit-test-secret" not in errors[0]
+
+def test_s3_missing_bucket_is_one_sentence(scripted_http):
+    scripted_http.add("GET", "/models/", (404, b"<Error><Code>NoSuchBucket</Code><Message>gone</Message></Error>", {}))
+    m = {"name": "bf16", "weights": {"source": "s3", "bucket": "models", "path": "bf16"},
+         "hardware": {"instance_type": "g6.12xlarge", "gpus": 4}, "vllm": {"tensor_parallel_size": 4}}
+    errors = build_plan([m], s3={"endpoint_url": scripted_http.url, "access_key": "AK", "secret_key": "SK"})[1]
+    assert errors == ["llm_serving_models[0] (bf16): bucket models does not exist (looked for s3://models/bf16/)."]
+
+
+def test_planning_does_not_import_boto3():
+    """The preflight reads S3 with the standard-library reader: no 0.5 s boto3 import."""
+    import subprocess
+    root = Path(__file__).resolve().parents[2]
+    code = ("import sys; "
+            "import ansible_collections.private_ai.llm_serving.plugins.modules.serving_plan; "
+            "print(sorted(n for n in sys.modules if n.split('.')[0] in ('boto3', 'botocore')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=str(root / ".ansible" / "collections")))
+    assert out.stdout.strip() == "[]"
 
 
 def test_tensor_parallel_size_defaults_to_the_gpus_of_a_replica(dirs):

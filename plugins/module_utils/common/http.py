@@ -1,11 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, private_ai.llm_serving contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What every HTTP client of the collection shows of a response: one line, secrets masked."""
+"""What every HTTP client of the collection shows of a response: one line, secrets masked; and
+what it reads of one (the body of an error answer, the Retry-After header); and how it sends a
+JSON body."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+import json
 
 BODY_EXCERPT = 300
 MASK = "********"
@@ -23,3 +27,27 @@ def excerpt(body, secret=None, limit=BODY_EXCERPT):
             body = body.replace(value, MASK)
     body = " ".join(body.split())
     return body if len(body) <= limit else body[:limit] + "..."
+
+
+def error_body(err):
+    """The body of an HTTPError, b"" when it cannot be read (a courtesy: the status is what matters)."""
+    try:
+        return err.read()
+    except Exception:  # pylint: disable=broad-except
+        return b""
+
+
+def retry_after(headers):
+    """Seconds of a response's Retry-After header (None when absent or an HTTP date)."""
+    try:
+        value = headers.get("Retry-After") if headers else None
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def json_request(body):
+    """(data, headers) of a request with ``body`` as JSON; (None, {}) for no body."""
+    if body is None:
+        return None, {}
+    return json.dumps(body).encode("utf-8"), {"Content-Type": "application/json"}

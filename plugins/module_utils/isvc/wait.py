@@ -7,7 +7,7 @@ The InferenceServices, their predictor Deployments and their pods are watched (t
 however many InferenceServices), each stream in a thread of its own feeding one queue; the
 readiness and terminal-failure decisions are the pure functions of `isvc_readiness`, applied
 to the three caches after every event. `Stream` is one resource's LIST + WATCH loop (re-list on
-410 Gone, resume after a dropped connection with jittered backoff) over a transport
+410 Gone, resume after a dropped connection with the jittered backoff of common.retry) over a transport
 (`KubeTransport` on kubernetes.core's client in production, a fake in tests).
 """
 
@@ -26,6 +26,7 @@ try:
 except ImportError:  # Python 2 controller-side import by ansible-test; modules run on Python 3
     import Queue as queue  # noqa: N813
 
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.retry import Retry, retryable
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.readiness import (
     ISVC_LABEL,
     deployment_name,
@@ -40,7 +41,9 @@ GROUP_VERSION = "serving.kserve.io/v1beta1"
 WATCH_SECONDS = 120
 READ_GRACE = 5
 CONNECT_TIMEOUT = 10
-BACKOFF_FIRST = 0.1
+# The shared policy (common.retry) within the wait's deadline, with a short base and cap: a watch
+# resumes within 3 s of the apiserver coming back (delays uniform(0, min(3, 0.1 * 2**n)) s).
+BACKOFF_BASE = 0.1
 BACKOFF_MAX = 3.0
 
 
@@ -83,7 +86,7 @@ class KubeTransport(object):
             status = exc.status or 0
             if status == 410:
                 raise Gone(exc.reason)
-            if status in (0, 429, 500, 502, 503, 504):
+            if not status or retryable(status):
                 raise Disconnected("HTTP %s %s" % (status, exc.reason))
             raise WaitError("GET %s returned HTTP %s: %s" % (path, status, _api_message(exc)))
         except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -135,14 +138,6 @@ class KubeTransport(object):
             self._resp = None
 
 
-def backoff(attempt, remaining, rng, sleep):
-    """Sleep the jittered exponential back-off of retry `attempt` (0, 1, ...), within the deadline."""
-    delay = rng.uniform(0.5, 1.0) * min(BACKOFF_MAX, BACKOFF_FIRST * (2 ** attempt))
-    delay = min(delay, max(remaining, 0))
-    if delay > 0:
-        sleep(delay)
-
-
 def _api_message(exc):
     try:
         return json.loads(exc.body).get("message") or exc.reason
@@ -166,8 +161,8 @@ class Stream(object):
         self.sink = sink
         self.deadline = deadline
         self.clock = clock
-        self.sleep = sleep
-        self.rng = rng or random.Random()
+        self.retry = Retry(deadline=deadline, base=BACKOFF_BASE, cap=BACKOFF_MAX, clock=clock,
+                           sleep=sleep, rng=rng)
         self.stats = {"relists": 0, "reconnects": 0, "events": 0}
         self.contacted = False
         self.last_error = None
@@ -177,7 +172,8 @@ class Stream(object):
         return self.deadline - self.clock()
 
     def backoff(self, attempt):
-        backoff(attempt, self.remaining(), self.rng, self.sleep)
+        """Sleep the backoff after failed attempt ``attempt`` (0, 1, ...), never past the deadline."""
+        self.retry.again(attempt)
 
     def relist(self):
         data = self.transport.list(self.path, timeout=max(min(self.remaining(), 60), 1),
@@ -278,6 +274,8 @@ class Waiter(object):
         self.rng = rng or random.Random()
         self.started = clock()
         self.deadline = self.started + self.timeout
+        self.retry = Retry(deadline=self.deadline, base=BACKOFF_BASE, cap=BACKOFF_MAX, clock=clock,
+                           sleep=sleep, rng=self.rng)
         self.isvcs = {}
         self.deployments = {}   # InferenceService name -> its predictor Deployment
         self.pods = {}          # InferenceService name -> {pod name: pod}
@@ -299,7 +297,8 @@ class Waiter(object):
         return self.deadline - self.clock()
 
     def backoff(self, attempt):
-        backoff(attempt, self.remaining(), self.rng, self.sleep)
+        """Sleep the backoff after failed attempt ``attempt`` (0, 1, ...), never past the deadline."""
+        self.retry.again(attempt)
 
     def _owner(self, kind, obj):
         """The InferenceService a Deployment or pod belongs to (its KServe label)."""

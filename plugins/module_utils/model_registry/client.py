@@ -13,7 +13,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import excerpt
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import (
+    error_body, excerpt, json_request, retry_after)
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.retry import Retry, retryable
 
 import json
 import socket
@@ -28,10 +30,15 @@ from ansible.module_utils.urls import Request
 API_PATH = "/api/model_registry/v1alpha3"
 BODY_EXCERPT = 300
 PAGE_SIZE = 100
-# The registry answers 503 while it connects to its database (and a router 502/504 while the
-# pod restarts); nothing was written then, so every method may be retried.
-RETRY_STATUSES = (502, 503, 504)
-RETRY_DELAYS = (1, 2, 4)
+# Each request is made at most ATTEMPTS times with the collection's retry policy (common.retry):
+# a jittered backoff of uniform(0, 2), (0, 4) and (0, 8) s (on average the 7 s of the fixed 1, 2
+# and 4 s of before), a Retry-After honoured, and its retryable statuses. The registry answers 503
+# while it connects to its database and a router 502/504 while the pod restarts; since the shared
+# policy a 500 (its database connection lost) and a 429 (a gateway's rate limit) are retried too.
+# Nothing was written then, so every method may be retried.
+ATTEMPTS = 4
+BACKOFF_BASE = 2.0
+BACKOFF_MAX = 8.0
 
 
 class RegistryError(ModuleError):
@@ -40,6 +47,8 @@ class RegistryError(ModuleError):
     ``status`` is the HTTP status (None when no response came back), ``body`` an
     excerpt of the response body, ``url`` the request URL (no credentials in it).
     """
+
+    retry_after = None  # the answer's Retry-After (seconds), for the retry; not a reported fact
 
     def __init__(self, msg, status=None, body=None, url=None, method=None):
         super(RegistryError, self).__init__(msg, status=status, body=body, url=url, method=method)
@@ -77,9 +86,10 @@ class RegistryClient:
     """Minimal Model Registry REST client (RegisteredModel, ModelVersion, ModelArtifact)."""
 
     def __init__(self, url, token=None, ca_path=None, validate_certs=True, timeout=30,
-                 retry_delays=RETRY_DELAYS):
+                 attempts=ATTEMPTS, clock=time.monotonic, sleep=time.sleep, rng=None):
         self.base = api_base(url)
-        self._retry_delays = tuple(retry_delays)
+        self._retry = dict(attempts=attempts, base=BACKOFF_BASE, cap=BACKOFF_MAX, clock=clock,
+                           sleep=sleep, rng=rng)
         self._token = token or None
         headers = {"Accept": "application/json"}
         if self._token:
@@ -96,38 +106,37 @@ class RegistryClient:
         """Send one request and return the decoded JSON body.
 
         With ``absent_ok`` a 404 carrying the registry's JSON error body returns None
-        (the API's "not found" for the find-by-name endpoints). A 502/503/504 is retried
-        after 1, 2 and 4 seconds before it is raised.
+        (the API's "not found" for the find-by-name endpoints). A retryable status is tried
+        again (ATTEMPTS in all) before it is raised.
         """
-        for delay in self._retry_delays:
+        retry = Retry(**self._retry)
+        attempt = 0
+        while True:
             try:
                 return self._request_once(method, path, query, body, absent_ok)
             except RegistryError as e:
-                if e.status not in RETRY_STATUSES:
+                # No answer at all is not retried (as before): refused or unresolvable means a
+                # wrong url or no registry, said at once; a timeout may come after a POST was
+                # written, and a second POST would then fail on the name it created.
+                if e.status is None or not retryable(e.status) or not retry.again(attempt, e.retry_after):
                     raise
-            time.sleep(delay)
-        return self._request_once(method, path, query, body, absent_ok)
+            attempt += 1
 
     def _request_once(self, method, path, query, body, absent_ok):
         url = self.base + path
         if query:
             url += "?" + urlencode(query)
-        data = None
-        headers = {}
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
+        data, headers = json_request(body)
         try:
             resp = self._request.open(method, url, data=data, headers=headers)
             raw = resp.read()
         except HTTPError as e:
-            try:
-                raw = e.read()
-            except Exception:  # pylint: disable=broad-except
-                raw = b""
+            raw = error_body(e)
             if e.code == 404 and absent_ok and _is_registry_error_body(raw):
                 return None
-            raise self._http_error(method, url, e.code, raw)
+            error = self._http_error(method, url, e.code, raw)
+            error.retry_after = retry_after(e.headers)
+            raise error
         except (UrlsConnectionError, URLError, socket.timeout, ssl.SSLError, OSError) as e:
             raise self._connection_error(method, url, e)
         if not raw:

@@ -23,12 +23,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import excerpt
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import (
+    error_body, excerpt, json_request, retry_after)
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.retry import Retry, retryable
 
 import http.client
 import json
 import os
-import random
 import re
 import socket
 import ssl
@@ -36,12 +37,6 @@ import time
 from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.urls import Request, make_context
-
-# Statuses that mean "not yet" rather than "wrong": rate limiting, the model still loading
-# (vLLM and KServe answer 503), and gateways/routes in front of a pod that is not up yet.
-RETRY_STATUSES = frozenset((429, 502, 503, 504))
-BACKOFF_BASE = 0.25
-BACKOFF_MAX = 5.0
 
 
 class EndpointError(ModuleError):
@@ -52,7 +47,7 @@ class EndpointError(ModuleError):
 
 
 class _Transient(ModuleError):
-    """An attempt that may succeed later (connection refused, 429/502/503/504)."""
+    """An attempt that may succeed later (no answer, or a status of common.retry.RETRYABLE_STATUSES)."""
 
     def __init__(self, what, status=None, body=None, retry_after=None):
         super(_Transient, self).__init__(what, status=status, body=body, retry_after=retry_after)
@@ -74,11 +69,6 @@ def base_url(url):
     if url.endswith("/v1"):
         url = url[:-3]
     return url
-
-
-def backoff_delay(attempt, rng=random, base=BACKOFF_BASE, cap=BACKOFF_MAX):
-    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**attempt))."""
-    return rng.uniform(0, min(cap, base * (2 ** attempt)))
 
 
 def iter_sse_data(lines):
@@ -180,7 +170,8 @@ class StreamResult(object):
 class ChatProbe(object):
     """Runs the smoke test against one endpoint until `timeout` seconds have passed.
 
-    `clock` and `sleep` are injectable so the retry logic is testable without waiting.
+    One deadline for all its requests (common.retry.Retry: jittered backoff, Retry-After
+    honoured); `clock`, `sleep` and `rng` are injectable so the retries are testable without waiting.
     """
 
     def __init__(self, url, model, messages, max_tokens=32, stream=True, token=None,
@@ -194,9 +185,7 @@ class ChatProbe(object):
         self.token = token
         self.extra_body = extra_body or {}
         self.clock = clock
-        self.sleep = sleep
-        self.rng = rng or random.Random()
-        self.deadline = clock() + timeout
+        self.retry = Retry(timeout, clock=clock, sleep=sleep, rng=rng)
         self.timeout = timeout
         self.attempts = 0
         self.t_sent = None
@@ -211,7 +200,7 @@ class ChatProbe(object):
                                http_agent="private_ai.llm_serving")
 
     def remaining(self):
-        return self.deadline - self.clock()
+        return self.retry.remaining()
 
     # -- transport -------------------------------------------------------------------------
     def _open(self, method, path, body=None):
@@ -220,20 +209,19 @@ class ChatProbe(object):
         left = self.remaining()
         if left <= 0:
             raise _Transient("the deadline passed before the request was sent")
-        data = None
-        headers = {}
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
+        data, headers = json_request(body)
         self.attempts += 1
         self.t_sent = self.clock()  # per attempt: time spent in earlier retries is not latency
         try:
             return self.request.open(method, url, data=data, headers=headers, timeout=max(left, 0.5))
         except HTTPError as err:
-            text = _read_quietly(err)
-            if err.code in RETRY_STATUSES:
+            text = error_body(err)
+            # The collection's one set of retryable statuses (common.retry): since it, a 500 is
+            # retried too (a model server or gateway restarting); a lasting one fails at the
+            # deadline with the same "last answer" instead of at once.
+            if retryable(err.code):
                 raise _Transient("HTTP %d" % err.code, status=err.code, body=text,
-                                 retry_after=_retry_after(err))
+                                 retry_after=retry_after(err.headers))
             raise EndpointError("%s %s returned HTTP %d: %s" % (
                 method, url, err.code, excerpt(text, self.token) or err.reason),
                 status=err.code, body=excerpt(text, self.token))
@@ -265,13 +253,7 @@ class ChatProbe(object):
             except (socket.timeout, ConnectionError, http.client.HTTPException) as err:  # cut mid-response
                 last = _Transient("connection lost while reading the response: %s" % err)
             tries += 1
-            delay = backoff_delay(tries, self.rng)
-            if last.retry_after is not None:
-                delay = max(delay, min(last.retry_after, BACKOFF_MAX * 2))
-            left = self.remaining()
-            if left > 0.05:
-                self.sleep(min(delay, left))
-            if self.remaining() <= 0.05:
+            if not self.retry.again(tries - 1, last.retry_after):
                 what = ("HTTP %d: %s" % (last.status, excerpt(last.body, self.token))
                         if last.status else str(last))
                 raise EndpointError(
@@ -360,21 +342,6 @@ def _lines(resp):
         if not line:
             return
         yield line
-
-
-def _read_quietly(err):
-    try:
-        return err.read()
-    except Exception:  # the body of an error is a courtesy; the status is what matters
-        return b""
-
-
-def _retry_after(err):
-    try:
-        value = err.headers.get("Retry-After") if err.headers else None
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 def run_smoke_test(url, model, messages, expect=None, check_health=True, **kwargs):

@@ -1,11 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, private_ai platform team
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The S3 clients s3_model_sync uses, and its one way to turn a failure into a sentence.
+"""The collection's S3 clients, and its one way to turn an S3 failure into a sentence.
 
-:class:`S3Session` hands out a *reader* (list, list multipart uploads, HEAD) and, only when there is
-something to write, the boto3 client. With an explicit ``endpoint_url`` the reader is the standard
-library one in ``s3_sync_http``, so an unchanged re-run never pays for importing boto3.
+:func:`make_reader` is the one reader factory (list, list multipart uploads, HEAD, GET of small
+objects): with an explicit ``endpoint_url`` reached without a proxy it is the standard library one
+in ``s3_sync_http``, so neither s3_model_sync's unchanged re-run nor the planner pays for importing
+boto3; else a :class:`BotoReader` on :func:`make_client`, the one boto3 client factory.
+:class:`S3Session` (s3_model_sync) adds the boto3 client for writes, built only when there is
+something to write.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -164,7 +167,8 @@ def make_client(opts):
     config = Config(
         signature_version="s3v4",
         s3={"addressing_style": "path", "payload_signing_enabled": False},
-        retries={"mode": "standard", "max_attempts": 4},
+        # the reader's attempt count; botocore's "max_attempts" would count the retries only
+        retries={"mode": "standard", "total_max_attempts": s3_sync_http.ATTEMPTS},
         max_pool_connections=concurrency + 4,
         connect_timeout=10,
         read_timeout=120,
@@ -214,6 +218,10 @@ class BotoReader:
         return [upload for page in self.client.get_paginator("list_multipart_uploads").paginate(
             Bucket=bucket, Prefix=prefix) for upload in page.get("Uploads", [])]
 
+    def get(self, bucket, key):
+        """The content (bytes) of one small object."""
+        return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
     def head(self, bucket, key):
         """``{size, etag, metadata}`` of one object."""
         head = self.client.head_object(Bucket=bucket, Key=key)
@@ -224,20 +232,36 @@ class BotoReader:
         """Nothing to close: the boto3 client's pool belongs to the session."""
 
 
+def make_reader(opts):
+    """The reader for ``opts``: the standard-library one where it can serve them, else boto3's."""
+    check_credentials(opts)
+    if s3_sync_http.usable_for(opts):
+        return s3_sync_http.S3Reader(opts)
+    return BotoReader(make_client(opts))
+
+
+def reader_errors():
+    """The exceptions a reader raises for S3's or the network's sake (``client_error`` words them)."""
+    errors = (s3_sync_http.S3ResponseError, s3_sync_http.S3ConnectError, S3SyncError, ssl.SSLError,
+              OSError)
+    botoexc = _botocore_exceptions()
+    if botoexc:
+        errors += (botoexc.BotoCoreError, botoexc.ClientError)
+    return errors
+
+
 class S3Session:
     """The reader for planning and, each created on first use, the boto3 client for writes and
     the pool of ``concurrency`` worker threads (fingerprints, listings per key, parts)."""
 
     def __init__(self, opts):
-        check_credentials(opts)
         self.opts = opts
         self._client = None
         self._pool = None
         self._lock = threading.Lock()
-        if s3_sync_http.usable_for(opts):
-            self.reader = s3_sync_http.S3Reader(opts)
-        else:
-            self.reader = BotoReader(self.client)
+        self.reader = make_reader(opts)
+        if isinstance(self.reader, BotoReader):
+            self._client = self.reader.client  # one boto3 client for reads and writes
 
     @property
     def client(self):

@@ -1,12 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, private_ai platform team
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The read-only half of S3 that s3_model_sync needs to plan, on the standard library alone.
+"""The read-only half of S3 that s3_model_sync and the planner need, on the standard library alone.
 
 Importing boto3 and building its S3 client costs 0.5-0.8 s of CPU (botocore loads and parses its
 JSON service models), far more than the three requests an unchanged re-run makes: list the
 prefix, list incomplete multipart uploads, and at times HEAD one object. This module makes exactly
-those requests with a SigV4 signature (AWS Signature Version 4, as botocore's ``s3v4`` signer
+those requests (and GETs of small objects for the planner: config.json and the like) with a
+SigV4 signature (AWS Signature Version 4, as botocore's ``s3v4`` signer
 computes it for path-style requests) over keep-alive connections, so a run with nothing to upload
 never imports boto3. Writes always go through boto3.
 
@@ -29,6 +30,8 @@ import threading
 import time
 from xml.etree import ElementTree
 
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.retry import Retry, retryable
+
 try:
     from http import client as http_client
     from urllib.parse import quote, unquote_plus, urlsplit
@@ -37,8 +40,14 @@ except ImportError:  # pragma: no cover - Python 2 is not supported by this coll
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
-_RETRY_STATUS = (500, 502, 503, 504)
-_ATTEMPTS = 4  # as botocore's standard retry mode, which the boto3 client uses
+# Attempts per request, the first included, of this reader and of the boto3 client (make_client
+# sets it as botocore's ``total_max_attempts``: its ``max_attempts`` would count retries only).
+# The backoff is the collection's (common.retry), which has the shape of botocore's standard retry
+# mode (botocore/retries/standard.py: ExponentialBackoff, rand * min(base * 2 ** i, 20 s), and
+# TransientRetryableChecker, statuses 500/502/503/504; its throttling codes arrive as 429/503).
+ATTEMPTS = 4
+BACKOFF_BASE = 0.1
+BACKOFF_MAX = 20.0
 
 
 class S3ResponseError(Exception):
@@ -128,9 +137,11 @@ def _tls_context(opts):
 
 
 class S3Reader:
-    """Lists objects and multipart uploads and HEADs objects; safe to share between threads."""
+    """Lists objects and multipart uploads, HEADs and GETs objects; safe to share between threads.
 
-    def __init__(self, opts):
+    ``clock``, ``sleep`` and ``rng`` are those of the retry policy (tests give fakes)."""
+
+    def __init__(self, opts, clock=time.monotonic, sleep=time.sleep, rng=None):
         parts = urlsplit(opts["endpoint_url"])
         self.endpoint = opts["endpoint_url"]
         self.https = parts.scheme == "https"
@@ -147,6 +158,8 @@ class S3Reader:
         self._lock = threading.Lock()
         self._connections = []
         self.page_size = None  # keys or uploads per listing request; None: the server's (1000)
+        self._retry = dict(attempts=ATTEMPTS, base=BACKOFF_BASE, cap=BACKOFF_MAX, clock=clock,
+                           sleep=sleep, rng=rng)
 
     def close(self):
         """Close every connection this reader opened."""
@@ -172,12 +185,13 @@ class S3Reader:
         return conn
 
     def _request(self, method, bucket, key, query, operation):
-        """(status, headers, body) of a signed request; retries as botocore's standard mode."""
+        """(status, headers, body) of a signed request; retried as botocore's standard mode."""
         path = "/" + _uri_encode(bucket) + ("/" + _uri_encode(key, safe="/-_.~") if key else "/")
         target = path + ("?" + "&".join("%s=%s" % (_uri_encode(k), _uri_encode(v))
                                         for k, v in query) if query else "")
-        for attempt in range(_ATTEMPTS):
-            last = attempt == _ATTEMPTS - 1
+        retry = Retry(**self._retry)
+        attempt = 0
+        while True:
             # A kept-alive connection the server closed meanwhile fails at once: retry on a new one.
             conn = self._connection(fresh=attempt > 0)
             headers = sigv4_headers(method, self.host, path, query, self.access_key,
@@ -194,19 +208,19 @@ class S3Reader:
                 raise
             except (http_client.HTTPException, socket.timeout, OSError) as exc:
                 conn.close()
-                if last:
-                    raise S3ConnectError("cannot reach %s: %s" % (self.endpoint,
-                                                                  str(exc) or type(exc).__name__))
-                time.sleep(0.1 * 2 ** attempt)
-                continue
-            if resp.status in _RETRY_STATUS and not last:
-                time.sleep(0.1 * 2 ** attempt)
+                if retry.again(attempt):
+                    attempt += 1
+                    continue
+                raise S3ConnectError("cannot reach %s: %s" % (self.endpoint,
+                                                              str(exc) or type(exc).__name__))
+            # No Retry-After: botocore's standard mode reads only x-amz-retry-after (ExponentialBackoff).
+            if retryable(resp.status) and retry.again(attempt):
+                attempt += 1
                 continue
             if resp.status >= 300:
                 code, message = _error_of(resp.status, body)
                 raise S3ResponseError(resp.status, code, message, operation)
             return resp.status, resp, body
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def list_objects(self, bucket, prefix, max_keys=None):
         """``{key: {size, etag}}`` under ``prefix`` (at most ``max_keys``); None: no such bucket."""
@@ -254,6 +268,10 @@ class S3Reader:
                     or not any(value for _name, value in following):
                 return uploads
             markers = following
+
+    def get(self, bucket, key):
+        """The content (bytes) of one small object."""
+        return self._request("GET", bucket, key, [], "GetObject")[2]
 
     def head(self, bucket, key):
         """``{size, etag, metadata}`` of one object."""

@@ -131,23 +131,24 @@ def read_local(directory):
     return _finish(directory, files, read_small)
 
 
-def read_s3(client, bucket, prefix):
-    """Read a checkpoint from ``s3://bucket/prefix/`` with a boto3 S3 client (list + small gets)."""
+def read_s3(reader, bucket, prefix):
+    """Read a checkpoint from ``s3://bucket/prefix/`` with an S3 reader (``s3_sync.client.make_reader``):
+    one listing and GETs of the small files."""
     prefix = prefix.strip("/")
     base = prefix + "/" if prefix else ""
     location = "s3://%s/%s" % (bucket, base)
+    listed = reader.list_objects(bucket, base)
+    if listed is None:
+        raise CheckpointError("bucket %s does not exist (looked for %s)." % (bucket, location))
     files = {}
-    paginator = client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=base):
-        for obj in page.get("Contents", []) or []:
-            rel = obj["Key"][len(base):]
-            if rel and not rel.endswith("/"):
-                files[rel] = int(obj.get("Size", 0))
+    for key, obj in listed.items():
+        rel = key[len(base):]
+        if rel and not rel.endswith("/"):
+            files[rel] = int(obj["size"])
     if not files:
         raise CheckpointError("no objects under %s." % location)
 
     def read_small(rel):
-        body = client.get_object(Bucket=bucket, Key=base + rel)["Body"]
-        return body.read(SMALL_FILE_LIMIT).decode("utf-8")
+        return reader.get(bucket, base + rel)[:SMALL_FILE_LIMIT].decode("utf-8")
 
     return _finish(location, files, read_small)

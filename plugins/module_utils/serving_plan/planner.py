@@ -16,57 +16,34 @@ from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_pla
     DEFAULT_FLAVOR, load_catalog)
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.checks import ModelPlanner
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.packing import pack_all
-
-try:
-    import boto3
-    from botocore.config import Config as BotoConfig
-    from botocore.exceptions import BotoCoreError, ClientError
-    HAS_BOTO3 = True
-    BOTO3_IMPORT_ERROR = None
-except ImportError as e:  # pragma: no cover - depends on the controller
-    HAS_BOTO3 = False
-    BOTO3_IMPORT_ERROR = e
-    BotoCoreError = ClientError = Exception
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync import client as s3_client
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync import http as s3_http
 
 
 def s3_problem(s3, models):
     """Why S3 cannot be read (None when it can, or when no model needs it)."""
     if not any(m["weights"]["source"] == "s3" for m in models):
         return None
-    if not HAS_BOTO3:
-        return "the boto3 Python library is missing on the host running the plan (pip install boto3)."
+    if not s3_http.usable_for(s3) and not s3_client.HAS_BOTO3:
+        return ("reading S3 through a proxy (or without an endpoint URL) needs the boto3 Python library on "
+                "the host running the plan (pip install boto3).")
     if not (s3.get("access_key") and s3.get("secret_key")) and not s3.get("credentials_reported"):
         return ("no S3 credentials; set llm_serving_s3_access_key and llm_serving_s3_secret_key "
                 "(or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment).")
     return None
 
 
-def s3_client(s3):
-    """A boto3 S3 client for MinIO or AWS from the module's ``s3`` option."""
-    verify = s3.get("validate_certs", True)
-    if verify and s3.get("ca_bundle"):
-        verify = s3["ca_bundle"]
-    return boto3.client(
-        "s3",
-        endpoint_url=s3.get("endpoint_url") or None,
-        aws_access_key_id=s3.get("access_key"),
-        aws_secret_access_key=s3.get("secret_key"),
-        region_name=s3.get("region") or "us-east-1",
-        verify=verify,
-        config=BotoConfig(s3={"addressing_style": "path"}, retries={"max_attempts": 5, "mode": "standard"},
-                          connect_timeout=10, read_timeout=30),
-    )
-
-
-def read_checkpoint(model, client_factory):
+def read_checkpoint(model, reader_factory, endpoint=None):
     """Read one model's checkpoint from its local directory or its S3 prefix."""
     w = model["weights"]
     if w["source"] == "local":
         return ckpt_mod.read_local(os.path.expanduser(w["local_dir"]))
     try:
-        return ckpt_mod.read_s3(client_factory(), w["bucket"], w["path"])
-    except (BotoCoreError, ClientError, ValueError) as e:
-        raise ckpt_mod.CheckpointError("cannot read s3://%s/%s/ (%s)." % (w["bucket"], w["path"], e))
+        return ckpt_mod.read_s3(reader_factory(), w["bucket"], w["path"])
+    except s3_client.reader_errors() + (ValueError,) as e:
+        why = e if isinstance(e, ValueError) else s3_client.client_error(e, "read", endpoint, w["bucket"]).why
+        where = "s3://%s/%s/" % (w["bucket"], w["path"].strip("/"))
+        raise ckpt_mod.CheckpointError("cannot read %s (%s)." % (where, str(why).rstrip(".")))
 
 
 def _entry_inputs(m, settings):
@@ -88,13 +65,14 @@ def _entry_inputs(m, settings):
     }
 
 
-def build_plan(models, catalog_override=None, s3=None, flavor=DEFAULT_FLAVOR, client_factory=None, settings=None,
+def build_plan(models, catalog_override=None, s3=None, flavor=DEFAULT_FLAVOR, reader_factory=None, settings=None,
                read_checkpoints=True):
     """Plan a models list. Returns (plan, errors, warnings); nothing is changed anywhere.
 
     ``settings`` are the normalised collection-wide settings (settings.normalize; their defaults
-    when None). ``client_factory`` returns an S3 client (tests pass a fake); by default a boto3
-    client is built from ``s3`` on first use. Without ``read_checkpoints`` the plan has the
+    when None). ``reader_factory`` returns an S3 reader (tests pass a fake); by default the one of
+    s3_model_sync (``s3_sync.client.make_reader``, the standard-library reader for an endpoint) is
+    built from ``s3`` on first use. Without ``read_checkpoints`` the plan has the
     normalised inputs only (no checkpoint is read, no memory, vLLM args, nodes or quota): what
     the teardown and the smoke test need.
     """
@@ -109,7 +87,7 @@ def build_plan(models, catalog_override=None, s3=None, flavor=DEFAULT_FLAVOR, cl
     except ValueError as e:
         return None, [str(e)], warnings
     normalized, errors = inputs.normalize_all(models, settings, catalog)
-    if read_checkpoints and not client_factory:
+    if read_checkpoints and not reader_factory:
         problem = s3_problem(s3, normalized)
         if problem:
             errors.extend("%s: weights.source is s3 but the bucket cannot be read: %s" % (m["_label"], problem)
@@ -120,18 +98,17 @@ def build_plan(models, catalog_override=None, s3=None, flavor=DEFAULT_FLAVOR, cl
         entries = dict((m["name"], _entry_inputs(m, settings)) for m in normalized)
         return {"settings": settings, "models": entries, "order": list(entries), "complete": False,
                 "ok": True, "warnings": []}, [], []
-    if client_factory is None:
-        cache = {}
-
-        def client_factory():
-            if "client" not in cache:
-                cache["client"] = s3_client(s3)
-            return cache["client"]
+    readers = []
+    if reader_factory is None:
+        def reader_factory():
+            if not readers:
+                readers.append(s3_client.make_reader(s3))
+            return readers[0]
 
     entries = {}
     for m in normalized:
         try:
-            ckpt = read_checkpoint(m, client_factory)
+            ckpt = read_checkpoint(m, reader_factory, s3.get("endpoint_url"))
         except ckpt_mod.CheckpointError as e:
             errors.append("%s: %s" % (m["_label"], e))
             continue
@@ -145,6 +122,8 @@ def build_plan(models, catalog_override=None, s3=None, flavor=DEFAULT_FLAVOR, cl
             entry.update(_entry_inputs(m, settings))
             entry["weights"]["exclude"] = exclude
             entries[m["name"]] = entry
+    for reader in readers:
+        reader.close()
     nodes, layout = pack_all(entries, catalog)
     for itype, node_list in layout.items():
         for idx, node in enumerate(node_list):
