@@ -193,6 +193,7 @@ from ansible_collections.kubernetes.core.plugins.module_utils.args_common import
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.retry import retryable
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.diagnostics import (
     Diagnostics,
     explain,
@@ -227,7 +228,7 @@ def connect(module, waiter):
             module.fail_json(msg="Cannot create a Kubernetes client: %s" % exc)
         except Exception as exc:  # urllib3/kubernetes raise many types for "cannot connect"
             status = getattr(exc, "status", None)
-            if status and status not in (429, 500, 502, 503, 504):
+            if status and not retryable(status):
                 module.fail_json(msg="The Kubernetes API refused kubernetes.core's discovery request: "
                                  "HTTP %s %s" % (status, getattr(exc, "reason", "")))
             if waiter.remaining() <= 0:

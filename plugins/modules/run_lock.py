@@ -18,7 +18,7 @@ description:
     of two runs started together exactly one gets it.
   - When another run holds it, waits up to O(wait) seconds for it, then fails with one sentence naming the
     holder, since when, until when, and how to remove a lock an interrupted run left.
-  - A lock whose holder is an C(ansible-playbook) process of this host that no longer runs (an interrupted run:
+  - A lock whose holder is an C(ansible-playbook) process of this host that no longer runs (an interrupted run,
     Ctrl-C skips the release) is taken over at once, with a warning. A run on another host or in another AAP
     job's container cannot be seen from here; its lock holds until O(lease_seconds) have passed.
   - O(state=released) deletes the Lease if O(holder) still holds it, with its resourceVersion as
@@ -140,7 +140,7 @@ def playbook_pid():
     processes above it: its worker, then the main process); None when /proc does not tell."""
     found, pid = None, os.getppid()
     try:
-        for _ in range(16):
+        for dummy in range(16):
             if pid <= 1:
                 break
             if b"ansible-playbook" in _proc(pid, "cmdline"):
