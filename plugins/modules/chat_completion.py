@@ -21,7 +21,8 @@ description:
     server's C(usage), else the number of content chunks) and the decode rate in tokens per second.
   - Connection errors and HTTP 429, 500, 502, 503 and 504 (model still loading, rate limited, route not
     ready) are retried with exponential backoff and full jitter until O(timeout) has passed, by the
-    collection's one retry policy (C(module_utils/common/retry.py)); then, or on any other HTTP error, the module fails once with the status and an excerpt of the body.
+    collection's one retry policy (C(module_utils/common/retry.py)); then, or on any other HTTP error,
+    the module fails once with the status and an excerpt of the body.
   - The module only reads; it makes no change and runs in check mode too.
 author:
   - Private AI platform team (@private-ai)
