@@ -114,11 +114,8 @@ waited:
 import time
 
 from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import fail
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.apply import ApplyError, Cluster
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.apply import ApplyError
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.module import run_module
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import machines
 
 MACHINE_API = "machine.openshift.io/v1beta1"
@@ -126,21 +123,18 @@ NO_INFRA = ("Infrastructure 'cluster' (config.openshift.io/v1) has no status.inf
             "MachineSets cannot be found: is this an OpenShift cluster with the Machine API?")
 
 
-def argspec():
-    spec = dict(AUTH_ARG_SPEC)
-    spec.update(
-        plan=dict(type="dict", required=True),
-        namespace=dict(type="str", default="openshift-machine-api"),
-        clone=dict(type="bool", default=True),
-        allow_scale_down=dict(type="bool", default=False),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=1200),
-        wait_delay=dict(type="int", default=5),
-        taint=dict(type="dict", default={"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}),
-        node_labels=dict(type="dict", default={}),
-        field_manager=dict(type="str", default="private-ai-llm-serving"),
-    )
-    return spec
+OPTIONS = dict(
+    plan=dict(type="dict", required=True),
+    namespace=dict(type="str", default="openshift-machine-api"),
+    clone=dict(type="bool", default=True),
+    allow_scale_down=dict(type="bool", default=False),
+    wait=dict(type="bool", default=True),
+    wait_timeout=dict(type="int", default=1200),
+    wait_delay=dict(type="int", default=5),
+    taint=dict(type="dict", default={"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}),
+    node_labels=dict(type="dict", default={}),
+    field_manager=dict(type="str", default="private-ai-llm-serving"),
+)
 
 
 def scale(cluster, params, ms_plan):
@@ -220,20 +214,7 @@ def run(module, cluster):
 
 
 def main():
-    module = AnsibleK8SModule(argument_spec=argspec(), supports_check_mode=True)
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-
-    err = None
-    try:
-        cluster = Cluster(get_api_client(module=module), module.params["field_manager"], dry_run=module.check_mode)
-        result = run(module, cluster)
-    except CoreException as exc:
-        err = ApplyError("Could not connect to the Kubernetes API: %s" % to_native(exc))
-    except ApplyError as exc:
-        err = exc
-    if err is not None:
-        fail(module, err)
-    module.exit_json(**result)
+    run_module(OPTIONS, run)
 
 
 if __name__ == "__main__":

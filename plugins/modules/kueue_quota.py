@@ -94,37 +94,25 @@ result:
 
 import json
 
-from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import fail
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import kueue
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.apply import (
-    ApplyError,
-    Cluster,
-    apply_all,
-    report,
-)
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.apply import ApplyError, apply_all, report
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.module import run_module
 
 KUEUE = "kueue.x-k8s.io/v1beta1"
 
 
-def argspec():
-    spec = dict(AUTH_ARG_SPEC)
-    spec.update(
-        plan=dict(type="dict", required=True),
-        manage_cluster_queue=dict(type="bool", default=True),
-        manage_flavors=dict(type="bool", default=True),
-        default_flavor=dict(type="str", default="default-flavor"),
-        default_flavor_quota=dict(type="dict", default={"cpu": "16", "memory": "64Gi"}),
-        gpu_flavor=dict(type="str", default="nvidia-gpu-flavor"),
-        gpu_node_labels=dict(type="dict", default={"nvidia.com/gpu.present": "true"}),
-        gpu_tolerations=dict(type="list", elements="dict",
-                             default=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]),
-        field_manager=dict(type="str", default="private-ai-llm-serving"),
-    )
-    return spec
+OPTIONS = dict(
+    plan=dict(type="dict", required=True),
+    manage_cluster_queue=dict(type="bool", default=True),
+    manage_flavors=dict(type="bool", default=True),
+    default_flavor=dict(type="str", default="default-flavor"),
+    default_flavor_quota=dict(type="dict", default={"cpu": "16", "memory": "64Gi"}),
+    gpu_flavor=dict(type="str", default="nvidia-gpu-flavor"),
+    gpu_node_labels=dict(type="dict", default={"nvidia.com/gpu.present": "true"}),
+    gpu_tolerations=dict(type="list", elements="dict",
+                         default=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]),
+    field_manager=dict(type="str", default="private-ai-llm-serving"),
+)
 
 
 def desired_objects(params, live):
@@ -164,22 +152,13 @@ def desired_objects(params, live):
     return objects
 
 
-def main():
-    module = AnsibleK8SModule(argument_spec=argspec(), supports_check_mode=True)
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+def run(module, cluster):
+    live = cluster.get(KUEUE, "ClusterQueue", module.params["plan"]["settings"]["cluster_queue"])
+    return report(apply_all(cluster.applier, desired_objects(module.params, live)), diff=module._diff)
 
-    err = None
-    try:
-        cluster = Cluster(get_api_client(module=module), module.params["field_manager"], dry_run=module.check_mode)
-        live = cluster.get(KUEUE, "ClusterQueue", module.params["plan"]["settings"]["cluster_queue"])
-        results = apply_all(cluster.applier, desired_objects(module.params, live))
-    except CoreException as exc:
-        err = ApplyError("Could not connect to the Kubernetes API: %s" % to_native(exc))
-    except ApplyError as exc:
-        err = exc
-    if err is not None:
-        fail(module, err)
-    module.exit_json(**report(results, diff=module._diff))
+
+def main():
+    run_module(OPTIONS, run)
 
 
 if __name__ == "__main__":

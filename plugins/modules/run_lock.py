@@ -105,26 +105,19 @@ import os
 import socket
 import uuid
 
-from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError, fail
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import lease
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.apply import Cluster
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.module import run_module
 
 
-def argspec():
-    spec = dict(AUTH_ARG_SPEC)
-    spec.update(
-        namespace=dict(type="str", required=True),
-        name=dict(type="str", default="private-ai-llm-serving-run"),
-        state=dict(type="str", choices=["acquired", "released"], default="acquired"),
-        holder=dict(type="str"),
-        lease_seconds=dict(type="int", default=7200),
-        wait=dict(type="int", default=0),
-    )
-    return spec
+OPTIONS = dict(
+    namespace=dict(type="str", required=True),
+    name=dict(type="str", default="private-ai-llm-serving-run"),
+    state=dict(type="str", choices=["acquired", "released"], default="acquired"),
+    holder=dict(type="str"),
+    lease_seconds=dict(type="int", default=7200),
+    wait=dict(type="int", default=0),
+)
 
 
 HOLDER = re.compile(r"^(?P<user>[^@\s]+)@(?P<host>\S+) (?P<what>ansible-playbook pid|pid) (?P<pid>\d+) \S+$")
@@ -219,21 +212,8 @@ def _run(module, cluster):
 
 
 def main():
-    module = AnsibleK8SModule(argument_spec=argspec(), supports_check_mode=True,
-                              required_if=[("state", "released", ["holder"])])
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-
-    err = None
-    try:
-        result = run(module, Cluster(get_api_client(module=module), "private-ai-llm-serving-lock",
-                                     dry_run=module.check_mode))
-    except CoreException as exc:
-        err = ModuleError("Could not connect to the Kubernetes API: %s" % to_native(exc))
-    except ModuleError as exc:
-        err = exc
-    if err is not None:
-        fail(module, err)
-    module.exit_json(**result)
+    run_module(OPTIONS, run, field_manager="private-ai-llm-serving-lock",
+               required_if=[("state", "released", ["holder"])])
 
 
 if __name__ == "__main__":
