@@ -100,6 +100,17 @@ def test_site_yml_stops_before_any_change_while_another_run_holds_the_lock(lab, 
         run(lab, namespace=NAMESPACE, name="private-ai-llm-serving-run", state="released", holder=other["holder"])
 
 
+def _running(needle):
+    import os
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and needle.encode() in open("/proc/%s/cmdline" % pid, "rb").read():
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def test_site_yml_interrupted_then_run_again_takes_over_its_own_stale_lock(lab, core, tmp_path):
     """Ctrl-C does not run the release in always:, so an interrupted run leaves its Lease; the next run
     on the same host sees that its ansible-playbook process is gone and takes the lock over."""
@@ -116,6 +127,11 @@ def test_site_yml_interrupted_then_run_again_takes_over_its_own_stale_lock(lab, 
             out += line
             if "TASK [private_ai.llm_serving.gpu_machinesets" in line:
                 break
+        # As Ctrl-C would, once the role's module runs: a SIGINT while ansible-playbook is still forking the
+        # task's worker reaches the main process only, which then waits for that worker to finish the task.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _running("AnsiballZ_gpu_machinesets"):
+            time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGINT)
         out += proc.communicate(timeout=120)[0]
     finally:
@@ -127,7 +143,6 @@ def test_site_yml_interrupted_then_run_again_takes_over_its_own_stale_lock(lab, 
         response_type="object", _return_http_data_only=True, auth_settings=["BearerToken"])
     holder = lease["spec"]["holderIdentity"]
     assert " ansible-playbook pid %d " % proc.pid in holder or "ansible-playbook pid" in holder, holder
-    time.sleep(0.1)
     again = subprocess.run([PLAYBOOK, "site.yml"] + INVENTORY, cwd=REPO, capture_output=True, text=True,
                            timeout=900, check=False)
     text = again.stdout + again.stderr

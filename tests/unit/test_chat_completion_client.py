@@ -149,8 +149,10 @@ def test_streaming_measures_ttft_and_uses_usage(server):
     out = run_smoke_test(server.url + "/v1", "m", MSGS, expect="(?i)hello", token=TOKEN, timeout=10)
     assert out["content"] == "Hello there friend"
     assert out["output_tokens"] == 3 and out["output_tokens_source"] == "usage" and out["prompt_tokens"] == 1
-    assert 0.2 <= out["ttft_seconds"] < 0.3
-    assert out["latency_seconds"] >= out["ttft_seconds"] + 0.1
+    # Orderings the server's own pauses guarantee (0.2 s before the first chunk, then two gaps),
+    # not wall-clock bounds a loaded machine can stretch.
+    assert out["ttft_seconds"] >= 0.2
+    assert out["latency_seconds"] > out["ttft_seconds"]
     assert out["tokens_per_second"] == pytest.approx(3 / (out["latency_seconds"] - out["ttft_seconds"]), rel=1e-2)
     assert out["attempts"] == 3 and out["finish_reason"] == "stop"
     post = [s for s in server.seen if s[0] == "POST"][0]
