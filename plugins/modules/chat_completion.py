@@ -24,6 +24,8 @@ description:
     collection's one retry policy (C(module_utils/common/retry.py)); then, or on any other HTTP error,
     the module fails once with the status and an excerpt of the body.
   - The module only reads; it makes no change and runs in check mode too.
+extends_documentation_fragment:
+  - private_ai.llm_serving.tls
 author:
   - Private AI platform team (@private-ai)
 options:
@@ -77,21 +79,12 @@ options:
       - Bearer token sent as C(Authorization) header, for endpoints with authentication enabled
         (C(security.opendatahub.io/enable-auth)).
     type: str
-  ca_path:
-    description:
-      - PEM CA bundle used to verify the endpoint's TLS certificate.
-    type: path
   proxy:
     description:
       - HTTP proxy through which to reach the endpoint (C(http://host:port)), for https URLs
         too (C(CONNECT)). Without it the C(https_proxy), C(http_proxy) and C(no_proxy)
         environment variables apply.
     type: str
-  validate_certs:
-    description:
-      - Verify the endpoint's TLS certificate.
-    type: bool
-    default: true
   timeout:
     description:
       - Deadline in seconds for the whole test, retries included.

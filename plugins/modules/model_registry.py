@@ -23,6 +23,8 @@ description:
     dashboard) are kept.
   - On OpenShift the registry sits behind an authenticating proxy; give a bearer token and the
     CA bundle that signed its certificate.
+extends_documentation_fragment:
+  - private_ai.llm_serving.tls
 author:
   - Private AI platform team (@private-ai)
 options:
@@ -39,15 +41,6 @@ options:
         registry). Never logged.
       - Defaults to the environment variable E(MODEL_REGISTRY_TOKEN).
     type: str
-  ca_path:
-    description:
-      - PEM CA bundle used to verify the registry's TLS certificate.
-    type: path
-  validate_certs:
-    description:
-      - Verify the registry's TLS certificate.
-    type: bool
-    default: true
   timeout:
     description:
       - Timeout in seconds of each HTTP request.

@@ -33,6 +33,8 @@ description:
     operation requires them).
 author:
   - private_ai platform team (@private-ai)
+extends_documentation_fragment:
+  - private_ai.llm_serving.s3
 requirements:
   - boto3 >= 1.36 (imported only when something is written, or without I(endpoint_url))
 options:
@@ -58,29 +60,6 @@ options:
     description: Key prefix in the bucket, without leading or trailing slash; empty for the bucket root.
     type: str
     default: ''
-  endpoint_url:
-    description: S3 endpoint URL, for example C(https://minio.example.com:9000). Omit for AWS S3.
-    type: str
-  access_key:
-    description: Access key ID. Defaults to the environment variable C(AWS_ACCESS_KEY_ID).
-    type: str
-  secret_key:
-    description: Secret access key. Defaults to the environment variable C(AWS_SECRET_ACCESS_KEY).
-    type: str
-  session_token:
-    description: Session token. Defaults to the environment variable C(AWS_SESSION_TOKEN).
-    type: str
-  region:
-    description: Region of the bucket.
-    type: str
-    default: us-east-1
-  ca_bundle:
-    description: CA bundle (PEM) to verify the endpoint's TLS certificate.
-    type: path
-  validate_certs:
-    description: Verify the endpoint's TLS certificate. Leave on; use I(ca_bundle) for a private CA.
-    type: bool
-    default: true
   delete:
     description: Delete objects under I(prefix) that have no local file.
     type: bool
@@ -227,10 +206,11 @@ boto3_loaded:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync.client import (
+    s3_options,
     BOTO3_IMPORT_ERROR,
     HAS_BOTO3,
     S3SyncError,
@@ -241,20 +221,12 @@ from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.erro
 
 
 def argspec():
-    return dict(
+    spec = s3_options()
+    spec.update(
         src=dict(type="path"),
         bucket=dict(type="str"),
         models=dict(type="list", elements="dict"),
         prefix=dict(type="str", default=""),
-        endpoint_url=dict(type="str"),
-        access_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AWS_ACCESS_KEY_ID"])),
-        secret_key=dict(type="str", no_log=True,
-                        fallback=(env_fallback, ["AWS_SECRET_ACCESS_KEY"])),
-        session_token=dict(type="str", no_log=True,
-                           fallback=(env_fallback, ["AWS_SESSION_TOKEN"])),
-        region=dict(type="str", default="us-east-1"),
-        ca_bundle=dict(type="path"),
-        validate_certs=dict(type="bool", default=True),
         delete=dict(type="bool", default=False),
         create_bucket=dict(type="bool", default=False),
         part_size_mb=dict(type="int", default=16),
@@ -263,6 +235,7 @@ def argspec():
         cache_dir=dict(type="path", default="~/.cache/private-ai-llm-serving/s3sync"),
         exclude=dict(type="list", elements="str", default=[".cache/*", ".git/*"]),
     )
+    return spec
 
 
 ITEM_SPEC = dict(

@@ -25,6 +25,23 @@ import traceback
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync import http as s3_sync_http
 
+
+def s3_options():
+    """The argument spec of the S3 connection options (documented by the private_ai.llm_serving.s3 doc
+    fragment): endpoint, credentials (from the AWS_* environment variables when not given), region, TLS."""
+    from ansible.module_utils.basic import env_fallback
+
+    return dict(
+        endpoint_url=dict(type="str"),
+        access_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AWS_ACCESS_KEY_ID"])),
+        secret_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AWS_SECRET_ACCESS_KEY"])),
+        session_token=dict(type="str", no_log=True, fallback=(env_fallback, ["AWS_SESSION_TOKEN"])),
+        region=dict(type="str", default="us-east-1"),
+        ca_bundle=dict(type="path"),
+        validate_certs=dict(type="bool", default=True),
+    )
+
+
 BOTO3_IMPORT_ERROR = None
 try:
     # Found, not imported: the import is deferred until a write needs the client.
