@@ -106,18 +106,10 @@ objects:
   sample: [{"ref": "Namespace private-ai", "changed": false, "created": false}]
 """
 
-import copy
 
 from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.apply import (
-    ApplyError,
-    StrictApplier,
-    apply_all,
-    report,
-)
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.apply import apply_all, report
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.module import run_module
 
 try:
     import yaml
@@ -125,16 +117,13 @@ except ImportError:  # AnsibleK8SModule reports the missing library.
     pass
 
 
-def argspec():
-    spec = copy.deepcopy(AUTH_ARG_SPEC)
-    spec.update(
-        definition=dict(type="raw", required=True),
-        namespace=dict(type="str"),
-        field_manager=dict(type="str", default="private-ai-llm-serving"),
-        force_conflicts=dict(type="bool", default=True),
-        dry_run_new=dict(type="bool", default=True),
-    )
-    return spec
+OPTIONS = dict(
+    definition=dict(type="raw", required=True),
+    namespace=dict(type="str"),
+    field_manager=dict(type="str", default="private-ai-llm-serving"),
+    force_conflicts=dict(type="bool", default=True),
+    dry_run_new=dict(type="bool", default=True),
+)
 
 
 def load_definitions(module, raw):
@@ -157,10 +146,7 @@ def load_definitions(module, raw):
     return flat
 
 
-def main():
-    module = AnsibleK8SModule(argument_spec=argspec(), supports_check_mode=True)
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-
+def run(module, cluster):
     definitions = load_definitions(module, module.params["definition"])
     # A Secret's values must not come back in the module's output, its invocation (-vvv) included:
     # registering them as no_log values makes Ansible mask them wherever they appear.
@@ -170,21 +156,13 @@ def main():
                 for value in (definition.get(field) or {}).values():
                     if value:
                         module._module.no_log_values.add(to_native(value))
-    try:
-        client = get_api_client(module=module)
-    except CoreException as exc:
-        module.fail_json(msg="Could not connect to the Kubernetes API: %s" % to_native(exc))
-    applier = StrictApplier(
-        client, module.params["field_manager"], module.params["force_conflicts"],
-        dry_run=module.check_mode, dry_run_new=module.params["dry_run_new"],
-    )
-    try:
-        results = apply_all(applier, definitions, namespace=module.params["namespace"])
-    except ApplyError as exc:
-        module.fail_json(msg=to_native(exc), status=exc.status, reason=exc.reason, details=exc.causes)
+    cluster.applier.force_conflicts = module.params["force_conflicts"]
+    cluster.applier.dry_run_new = module.params["dry_run_new"]
+    return report(apply_all(cluster.applier, definitions, namespace=module.params["namespace"]), diff=module._diff)
 
-    out = report(results, diff=module._diff)
-    module.exit_json(**out)
+
+def main():
+    run_module(OPTIONS, run)
 
 
 if __name__ == "__main__":
