@@ -196,7 +196,7 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions imp
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.retry import retryable
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.diagnostics import (
     Diagnostics,
-    explain,
+    failure_message,
 )
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.readiness import summary
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.wait import (
@@ -238,6 +238,20 @@ def connect(module, waiter):
             attempt += 1
 
 
+def summaries(transport, namespace, outcome):
+    """Per InferenceService waited for: its URLs, readiness and timings (readiness.summary)."""
+    out = []
+    for n in outcome["targets"]:
+        # The predictor Service decides the internal URL's port (headless on OpenShift AI 3.0).
+        try:
+            service = transport.get_json("/api/v1/namespaces/%s/services/%s" % (namespace, n + "-predictor"))
+        except Exception:  # not readable or not there: fall back to KServe's address
+            service = None
+        out.append(summary(n, outcome["objects"].get(n), outcome["ready_at"].get(n), n in outcome["ready_at"],
+                           service, outcome["deployments"].get(n)))
+    return out
+
+
 def main():
     module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=argument_spec(),
                               supports_check_mode=True, check_pyyaml=False)
@@ -256,17 +270,8 @@ def main():
     except WaitError as exc:
         module.fail_json(msg="Cannot watch InferenceServices in namespace %s: %s" % (p["namespace"], exc),
                          exception=traceback.format_exc())
-    stats = waiter.stats
-    services = {}
-    for n in outcome["targets"]:
-        # The predictor Service decides the internal URL's port (headless on OpenShift AI 3.0).
-        try:
-            services[n] = transport.get_json("/api/v1/namespaces/%s/services/%s" % (p["namespace"], n + "-predictor"))
-        except Exception:  # not readable or not there: fall back to KServe's address
-            services[n] = None
-    isvcs = [summary(n, outcome["objects"].get(n), outcome["ready_at"].get(n), n in outcome["ready_at"],
-                     services[n], outcome["deployments"].get(n)) for n in outcome["targets"]]
-    result = dict(changed=False, inference_services=isvcs, elapsed=outcome["elapsed"], watch=stats)
+    result = dict(changed=False, inference_services=summaries(transport, p["namespace"], outcome),
+                  elapsed=outcome["elapsed"], watch=waiter.stats)
     # The interpreter's final garbage collection walks every object of the kubernetes client
     # (0.3 s and more on a busy controller) after the result is written: Ansible would only see
     # readiness that much later. Nothing is left to collect that matters, so skip it.
@@ -277,19 +282,8 @@ def main():
     diag = Diagnostics(transport, p["namespace"])
     diagnostics = [diag.collect(n, outcome["objects"].get(n), outcome["deployments"].get(n), outcome["pods"].get(n))
                    for n in outcome["targets"] if n not in outcome["ready_at"]]
-    if not outcome["targets"]:
-        msg = ("No InferenceService in namespace %s matches label selector %r (waited %.0f s)."
-               % (p["namespace"], p["label_selector"], outcome["elapsed"]))
-    else:
-        failing = [d for d in diagnostics if d["name"] in outcome["failed"]] if outcome["failed"] else diagnostics
-        head = ("%d of %d InferenceServices failed terminally: " % (len(failing), len(outcome["targets"]))
-                if outcome["failed"] and not outcome["timed_out"] else
-                "%d of %d InferenceServices not ready after %.0f s: " % (
-                    len(diagnostics), len(outcome["targets"]), outcome["elapsed"]))
-        msg = head + " ".join(explain(d, p["namespace"], outcome["elapsed"]) for d in failing)
-    if outcome["timed_out"] and outcome["last_error"]:
-        msg += " The last apiserver error was: %s." % outcome["last_error"]
-    module.fail_json(msg=msg, diagnostics=diagnostics, **result)
+    module.fail_json(msg=failure_message(outcome, diagnostics, p["namespace"], p["label_selector"]),
+                     diagnostics=diagnostics, **result)
 
 
 if __name__ == "__main__":

@@ -232,3 +232,19 @@ def explain(diag, namespace, waited):
             return "%s: %s %s: %s." % (subject, ev["object"], ev["reason"], ev["message"].rstrip("."))
     pods = ", ".join("%s %s" % (p["name"], p["phase"]) for p in diag["pods"]) or "no predictor pods"
     return "%s is not ready: %s (%s)." % (subject, diag["reason"], pods)
+
+
+def failure_message(outcome, diagnostics, namespace, label_selector):
+    """The one sentence (or one per failing InferenceService) a wait that did not end Ready fails with."""
+    if not outcome["targets"]:
+        return ("No InferenceService in namespace %s matches label selector %r (waited %.0f s)."
+                % (namespace, label_selector, outcome["elapsed"]))
+    failing = [d for d in diagnostics if d["name"] in outcome["failed"]] if outcome["failed"] else diagnostics
+    head = ("%d of %d InferenceServices failed terminally: " % (len(failing), len(outcome["targets"]))
+            if outcome["failed"] and not outcome["timed_out"] else
+            "%d of %d InferenceServices not ready after %.0f s: " % (
+                len(diagnostics), len(outcome["targets"]), outcome["elapsed"]))
+    msg = head + " ".join(explain(d, namespace, outcome["elapsed"]) for d in failing)
+    if outcome["timed_out"] and outcome["last_error"]:
+        msg += " The last apiserver error was: %s." % outcome["last_error"]
+    return msg
