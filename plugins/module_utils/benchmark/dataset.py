@@ -83,7 +83,7 @@ class LengthSpec(object):
 def make_prompt(rng, index, tokens):
     """``tokens`` words: the request index first (unique prefix), then seeded vocabulary."""
     words = ["request-%d" % index]
-    words.extend(rng.choice(VOCABULARY) for _ in range(tokens - 1))
+    words.extend(rng.choice(VOCABULARY) for dummy in range(tokens - 1))
     return " ".join(words[:tokens])
 
 
