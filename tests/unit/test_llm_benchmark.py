@@ -94,18 +94,23 @@ class Scripted(BaseHTTPRequestHandler):
         event({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": body["max_tokens"]}})
         event("[DONE]")
         self.wfile.write(b"0\r\n\r\n")
+        if what == "ok-close":  # closes without saying so (Connection: close), as some proxies do
+            self.close_connection = True
 
 
 @pytest.fixture
 def scripted():
     servers = []
 
-    def start(plan):
+    def start(plan, tls=None):
         handler = type("H", (Scripted,), {"plan": staticmethod(plan), "seen": []})
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         server.daemon_threads = True
         server.release = threading.Event()
         servers.append(server)
+        if tls:
+            server.socket = tls.wrap_socket(server.socket, server_side=True)
+            return serve(server).replace("http://", "https://"), handler.seen
         return serve(server), handler.seen
 
     yield start
@@ -247,6 +252,47 @@ def test_cut_streams_garbage_and_timeouts_are_classified(scripted):
     assert run["errors"] == {"connection": 1, "stream": 1, "timeout": 1} or \
         run["errors"] == {"stream": 2, "timeout": 1}  # a cut chunked body reads as either
     assert run["completed"] == 1
+
+
+def self_signed(tmp_path):
+    """A CA-less self-signed certificate for 127.0.0.1 (cryptography comes with ansible-core)."""
+    import datetime
+    import ipaddress
+    import ssl
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    crt, pem = tmp_path / "tls.crt", tmp_path / "tls.key"
+    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(crt), str(pem))
+    return ctx, str(crt)
+
+
+def test_tls_peer_closing_idle_connections_is_not_a_failure(scripted, tmp_path):
+    # The lab's router closes each TLS connection after one answer without a close_notify or a
+    # Connection: close header: a reused connection must be replaced, not counted as a failure.
+    ctx, ca = self_signed(tmp_path)
+    url, seen = scripted(lambda n: "ok-close", tls=ctx)
+    (run,) = bench.run(params(url, profile="concurrent", concurrency=2, max_requests=8, ca_path=ca))["runs"]
+    assert run["errors"] == {} and run["completed"] == 8 and len(seen) == 8
+
+
+def test_tls_with_an_unknown_ca_is_a_tls_error(scripted, tmp_path):
+    ctx, dummy = self_signed(tmp_path)
+    url, seen = scripted(lambda n: "ok", tls=ctx)
+    (run,) = bench.run(params(url, max_requests=2))["runs"]
+    assert run["errors"] == {"tls": 2} and "ca_path" in run["error_samples"]["tls"]
 
 
 def test_connection_refused_is_a_connection_error():

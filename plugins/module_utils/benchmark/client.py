@@ -16,6 +16,7 @@ __metaclass__ = type
 
 import http.client
 import json
+import select
 import socket
 import ssl
 import time
@@ -125,6 +126,8 @@ class Worker(object):
         """Send one request and return its record (see metrics.summarize); never raises for the
         endpoint's failures: they are the record's ``error`` class and ``message``."""
         data = self.ep.body(prompt, max_tokens)
+        if self.conn is not None and _closed_by_peer(self.conn.sock):
+            self.close()  # the server or a proxy closed the idle connection: open a new one first
         fresh = self.conn is None
         for attempt in (0, 1):
             if self.conn is None:
@@ -133,7 +136,8 @@ class Worker(object):
             try:
                 self.conn.request("POST", self.ep.path("/v1/chat/completions"), body=data, headers=self.ep.headers)
                 resp = self.conn.getresponse()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as err:
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
+                    ssl.SSLEOFError, ssl.SSLZeroReturnError) as err:
                 self.close()
                 if attempt == 0 and not fresh:
                     continue  # the server closed an idle kept-alive connection: not the request's fault
@@ -217,6 +221,18 @@ def classify(err):
     if isinstance(err, (ConnectionError, OSError, http.client.HTTPException)):
         return _Failure("connection", "%s: %s" % (type(err).__name__, err))
     return _Failure("stream", "%s: %s" % (type(err).__name__, err))
+
+
+def _closed_by_peer(sock):
+    """True when an idle kept-alive socket is readable: the peer closed it (or sent what nobody
+    asked for); reusing it would fail the next request for a reason that is not the server's."""
+    if sock is None:
+        return False
+    try:
+        readable, dummy, dummy2 = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def _lines(resp):

@@ -124,6 +124,8 @@ class Runner(object):
     def sweep(self, points, rate_kind="constant"):
         """Synchronous, throughput, then ``points - 2`` rates between the two measured rates."""
         points = max(2, int(points or 5))
+        if self.warmup and not self.warmup_records:
+            self._warm()
         sync = self.closed_loop(Run("synchronous", 1, None), 1)
         peak = self.closed_loop(Run("throughput", self.max_concurrency, None), self.max_concurrency)
         runs = [sync]
