@@ -273,7 +273,8 @@ def main():
     if bad:
         module.fail_json(msg=" ".join(bad))
     if module.check_mode:
-        module.exit_json(changed=False, skipped=True, msg="check mode: no request sent")
+        module.exit_json(changed=False, skipped=True, msg="check mode: no request sent", url=p["url"],
+                         model=p["model"], profile=p["profile"], runs=[], best=None)
     error = result = None
     try:
         result = bench.run(p)

@@ -232,7 +232,7 @@ code{font-size:.85em}
   var drawn = [];
   var layout = function (title, x, y) { return {title: {text: title}, xaxis: {title: {text: x}}, yaxis: {title: {text: y}, rangemode: 'tozero'},
     margin: {t: 48, l: 64, r: 16, b: 56}, legend: {orientation: 'h', y: -0.25}}; };
-  var cfg = {displaylogo: false, responsive: true, staticPlot: false};
+  var cfg = {displaylogo: false, displayModeBar: false, responsive: true};
   var ttft = [], thr = [];
   R.models.forEach(function (m) {
     var x = m.levels.map(function (l) { return l.mean_in_flight; });
