@@ -13,13 +13,13 @@ module: llm_benchmark_report
 short_description: Join llm_benchmark results with the serving plan's cost and write the report
 version_added: 0.4.0
 description:
-  - Joins each model's M(private_ai.llm_serving.llm_benchmark) result with its entry in the plan
+  - "Joins each model's M(private_ai.llm_serving.llm_benchmark) result with its entry in the plan
     (C(llm_serving_plan)): GPUs, precision, vLLM arguments and $/hour; quotes the cost per million
     output tokens at the model's best level (the highest output-token throughput meeting the SLO);
     and, for every base model benchmarked both in FP8 and in BF16, a comparison of latency,
-    throughput per GPU and cost per million tokens.
+    throughput per GPU and cost per million tokens."
   - Writes C(report.json), C(report.md) and C(report.html) to O(output_dir). The HTML is one
-    self-contained file (plotly.js from the C(plotly) Python package inlined, the data embedded):
+    self-contained file (plotly.js from the C(plotly) Python package inlined, the data embedded);
     it draws its charts with no network at view time.
   - In check mode the report is computed and returned but nothing is written.
 author:
