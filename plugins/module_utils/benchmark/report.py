@@ -132,7 +132,8 @@ def markdown(report):
     lines.append("Run %s, profile %s; load %s; SLO %s." % (
         env.get("time", "-"), env.get("profile", "-"), json.dumps(report["load"], sort_keys=True),
         json.dumps(report["slo"], sort_keys=True)))
-    lines += ["", "| model | precision | GPUs | best level | TTFT p50 / p99 (ms) | TPOT p50 (ms) | output tok/s | tok/s per GPU | $/hour | $ per M output tokens | failed |",
+    lines += ["", "| model | precision | GPUs | best level | TTFT p50 / p99 (ms) | TPOT p50 (ms) | output tok/s "
+              "| tok/s per GPU | $/hour | $ per M output tokens | failed |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["models"]:
         lvl = r["levels"][r["best"]] if r["best"] is not None else None
@@ -148,8 +149,8 @@ def markdown(report):
             "| metric | FP8 | BF16 | FP8 / BF16 |", "|---|---|---|---|"]
         for key, label in COMPARE:
             v = c["values"][key]
-            lines.append("| %s | %s | %s | %s |" % (label, _fmt(v["FP8"], "%.2f"), _fmt(v["BF16"], "%.2f"),
-                                                 _fmt(c["ratio_fp8_over_bf16"][key], "%.3f")))
+            lines.append("| %s | %s | %s | %s |" % (
+                label, _fmt(v["FP8"], "%.2f"), _fmt(v["BF16"], "%.2f"), _fmt(c["ratio_fp8_over_bf16"][key], "%.3f")))
     return "\n".join(lines) + "\n"
 
 
@@ -211,13 +212,16 @@ code{font-size:.85em}
   document.getElementById('meta').innerHTML = '<p>Run ' + esc(env.time || '-') + ' &middot; profile <b>' + esc(env.profile || '-') +
     '</b> &middot; load ' + esc(JSON.stringify(R.load)) + ' &middot; SLO ' + esc(JSON.stringify(R.slo)) + '</p>';
   if (R.simulated) {
-    document.getElementById('simulated').innerHTML = '<div class="note">Measured against the local lab: these numbers are its vLLM simulator\\'s, not a GPU\\'s. Use them to check the tooling, not to size hardware.</div>';
+    document.getElementById('simulated').innerHTML = '<div class="note">Measured against the local lab: these numbers ' +
+      'are its vLLM simulator\\'s, not a GPU\\'s. Use them to check the tooling, not to size hardware.</div>';
   }
   document.getElementById('models').innerHTML = table(
-    ['model', 'precision', 'GPUs', 'TTFT p50 ms', 'TTFT p99 ms', 'TPOT p50 ms', 'output tok/s', 'tok/s per GPU', '$/hour', '$ per M output tokens', 'failed / requests'],
+    ['model', 'precision', 'GPUs', 'TTFT p50 ms', 'TTFT p99 ms', 'TPOT p50 ms', 'output tok/s', 'tok/s per GPU', '$/hour',
+     '$ per M output tokens', 'failed / requests'],
     R.models.map(function (m) { return [m.name, m.precision, m.gpus + ' x ' + (m.gpu_product || '-') + ' (' + (m.instance_type || '-') + ')',
       f(m.ttft_p50_ms), f(m.ttft_p99_ms), f(m.tpot_p50_ms), f(m.output_tokens_per_second), f(m.output_tokens_per_second_per_gpu),
-      f(m.hourly_cost, 4), f(m.usd_per_million_output_tokens, 2), m.failed + ' / ' + m.requests + (Object.keys(m.errors).length ? ' ' + JSON.stringify(m.errors) : '')]; }));
+      f(m.hourly_cost, 4), f(m.usd_per_million_output_tokens, 2),
+      m.failed + ' / ' + m.requests + (Object.keys(m.errors).length ? ' ' + JSON.stringify(m.errors) : '')]; }));
   var labels = {ttft_p50_ms: 'TTFT p50 (ms)', tpot_p50_ms: 'TPOT p50 (ms)', output_tokens_per_second: 'output tok/s',
     output_tokens_per_second_per_gpu: 'tok/s per GPU', hourly_cost: '$/hour', usd_per_million_output_tokens: '$ per M output tokens'};
   document.getElementById('compare').innerHTML = R.comparison.length ? R.comparison.map(function (c) {
@@ -237,7 +241,8 @@ code{font-size:.85em}
   R.models.forEach(function (m) {
     var x = m.levels.map(function (l) { return l.mean_in_flight; });
     ttft.push({x: x, y: m.levels.map(function (l) { return l.ttft_ms.p50; }), name: m.name + ' p50', mode: 'lines+markers', type: 'scatter'});
-    ttft.push({x: x, y: m.levels.map(function (l) { return l.ttft_ms.p99; }), name: m.name + ' p99', mode: 'lines+markers', type: 'scatter', line: {dash: 'dot'}});
+    ttft.push({x: x, y: m.levels.map(function (l) { return l.ttft_ms.p99; }), name: m.name + ' p99', mode: 'lines+markers',
+      type: 'scatter', line: {dash: 'dot'}});
     thr.push({x: x, y: m.levels.map(function (l) { return l.output_token_throughput; }), name: m.name, mode: 'lines+markers', type: 'scatter'});
   });
   drawn.push(Plotly.newPlot('chart-ttft', ttft, layout('Time to first token against load', 'mean requests in flight', 'ms'), cfg));
@@ -254,7 +259,8 @@ code{font-size:.85em}
   drawn.push(Plotly.newPlot('chart-percentiles', pct, pl, cfg));
   drawn.push(Plotly.newPlot('chart-cost', [{type: 'bar', x: R.models.map(function (m) { return m.name; }),
     y: R.models.map(function (m) { return m.usd_per_million_output_tokens; }),
-    text: R.models.map(function (m) { return m.usd_per_million_output_tokens === null ? 'no level meets the SLO' : '$' + f(m.usd_per_million_output_tokens, 2); }),
+    text: R.models.map(function (m) {
+      return m.usd_per_million_output_tokens === null ? 'no level meets the SLO' : '$' + f(m.usd_per_million_output_tokens, 2); }),
     textposition: 'auto', marker: {color: R.models.map(function (m) { return m.precision === 'FP8' ? '#2b8a3e' : '#1f6feb'; })}}],
     layout('Cost per million output tokens (best level)', 'model', '$'), cfg));
   Promise.all(drawn).then(function () { document.body.setAttribute('data-charts-drawn', String(drawn.length)); });
