@@ -21,10 +21,7 @@ description:
     C(private_ai.llm_serving.smoke_test_endpoints) (the plan, the inference_service_wait result and
     C(external) or C(internal) -> chat_completion's C(endpoints), one per model in plan order);
     C(private_ai.llm_serving.endpoint_results) (plan order, the inference_service_wait result and
-    chat_completion's C(results) -> per model URL, internal URL, readiness and measurements);
-    C(private_ai.llm_serving.benchmark_lines) (plan order and the benchmark's loop results -> one
-    line per model with min / median / p95 / max of TTFT, latency and tokens/s, nearest-rank
-    percentiles)."
+    chat_completion's C(results) -> per model URL, internal URL, readiness and measurements)."
 options:
   _input:
     description: The plan, C(llm_serving_plan).
@@ -67,12 +64,8 @@ def smoke_test_endpoints(plan, wait, endpoint="external"):
     return serving_report.smoke_test_endpoints(plan or {}, wait or {}, endpoint)
 
 
-def benchmark_lines(order, runs):
-    return serving_report.benchmark(order or [], runs or [])
-
-
 class FilterModule(object):
     def filters(self):
         return {"serving_summary": serving_summary, "synced_models": synced_models,
-                "endpoint_results": endpoint_results, "benchmark_lines": benchmark_lines,
+                "endpoint_results": endpoint_results,
                 "smoke_test_endpoints": smoke_test_endpoints}
