@@ -265,6 +265,8 @@ def test_benchmark_playbook_answers_fp8_versus_bf16(deployed, tmp_path):
     small = ["-e", "llm_serving_benchmark_output_dir=%s" % tmp_path, "-e", "llm_serving_benchmark_max_requests=6",
              "-e", "llm_serving_benchmark_sweep_points=3", "-e", "llm_serving_benchmark_max_concurrency=4",
              "-e", "llm_serving_benchmark_output_tokens=16", "-e", "llm_serving_benchmark_prompt_tokens=32"]
+    rc, out = playbook("fp8_showcase", "playbooks/benchmark.yml", "-e", '{"llm_serving_benchmark_models": ["nope"]}', *small)
+    assert rc != 0 and "llm_serving_benchmark_models names nope, not in llm_serving_models" in out, out[-3000:]
     rc, out = playbook("fp8_showcase", "playbooks/benchmark.yml", "--check", *small)
     assert rc == 0, out[-4000:]
     assert not list(tmp_path.iterdir()), "check mode wrote %s" % list(tmp_path.iterdir())

@@ -116,3 +116,14 @@ def test_html_is_self_contained_and_its_charts_draw(results, tmp_path):
         block = dom.split('id="%s"' % chart, 1)[1][:20000]
         assert 'class="main-svg"' in block, chart
     assert dom.count('class="scatterlayer') >= 2 and "m-fp8" in dom and "simulator" in dom
+
+
+def test_targets_follow_the_plan_order_and_the_subset():
+    wait = {"inference_services": [{"name": "m-fp8", "url": "https://fp8", "internal_url": "http://fp8:8080"},
+                                   {"name": "m-bf16", "url": "https://bf16", "internal_url": "http://bf16:8080"}]}
+    assert report.targets(PLAN, wait) == [{"name": "m-bf16", "url": "https://bf16"}, {"name": "m-fp8", "url": "https://fp8"}]
+    assert report.targets(PLAN, wait, ["m-fp8"], "internal") == [{"name": "m-fp8", "url": "http://fp8:8080"}]
+    assert report.target_problems(PLAN, ["m-fp8"]) == [] and report.target_problems(PLAN, None) == []
+    (msg,) = report.target_problems(PLAN, ["m-fp8", "nope"])
+    assert msg.startswith("llm_serving_benchmark_models names nope,") and "m-bf16, m-fp8" in msg
+    assert "must be a list" in report.target_problems(PLAN, "m-fp8")[0]
