@@ -28,6 +28,14 @@ pytest_suite() {  # pytest_suite NAME PATH...: pytest with a JUnit report for th
   step "$name" "$VENV/bin/pytest" -q -p no:cacheprovider --junitxml="$REPORTS/$name.xml" "$@"
 }
 
+# The benchmark report's test draws the HTML in a real headless browser: Debian's chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "=== installing Debian's chromium for the report test"
+  apt_get() { if [ "$(id -u)" -eq 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
+  { apt_get install -y -q chromium >/dev/null || { apt_get update -q >/dev/null && apt_get install -y -q chromium >/dev/null; }; } \
+    || echo "=== chromium could not be installed: the report's browser test will be skipped"
+fi
+
 cleanup() { make --no-print-directory lab-down >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 

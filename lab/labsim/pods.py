@@ -265,7 +265,10 @@ class PodRuntime(kube.Controller):
         if failure:
             self._crash(key, pod, st, failure)
             return
-        prof = profile.compute(args, self.ctx.latency(), st.get("uri", ""))
+        meta = pod["metadata"]
+        prof = profile.compute(args, self.ctx.latency(), st.get("uri", ""),
+                               name=(meta.get("labels") or {}).get(ISVC_LABEL),
+                               annotation=(meta.get("annotations") or {}).get(profile.ANNOTATION))
         self._annotate(pod, prof)
         rec = self.sims.get(key)
         if rec is None:

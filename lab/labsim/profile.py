@@ -5,6 +5,16 @@ in the direction real L4/L40S deployments do (FP8 faster per token, more GPUs fa
 slower to load). Override with `<state-dir>/latency.yaml` (same keys as DEFAULTS, merged) or with
 the environment: LABSIM_READY_DELAY_S, LABSIM_TTFT_MS, LABSIM_ITL_MS (base values), and
 LABSIM_LATENCY (a YAML/JSON mapping merged like the file).
+
+Per InferenceService: `models: {<isvc name>: {...}}` in that file, or the InferenceService
+annotation `lab.private-ai.io/latency-profile` (YAML/JSON, same keys, merged last). KServe copies
+an InferenceService's annotations onto its predictor pods (kserve v0.15.2
+pkg/controller/v1beta1/inferenceservice/components/predictor.go, buildObjectMeta), where pods.py
+reads it.
+
+Load (see vllm_sim.py for the formulas): `load` holds the prefill cost per prompt token and how
+much TTFT and the per-sequence inter-token latency grow per extra running sequence; FP8 (more KV
+cache room, faster kernels) and tensor parallelism (more GPUs per batch) scale the growth down.
 """
 
 import json
@@ -24,7 +34,13 @@ DEFAULTS = {
     "ready_delay_per_extra_rank_s": 0.5,
     "ready_delay_max_s": 5.0,
     "max_model_len": 8192,
+    "load": {"prefill_ms_per_token": 0.05, "prefill_batch_slope": 0.03, "decode_batch_slope": 0.02},
+    # multipliers on the load growth (slopes) and on the prefill cost per token
+    "fp8_load": {"prefill_ms_per_token": 0.6, "prefill_batch_slope": 0.8, "decode_batch_slope": 0.8},
+    "tensor_parallel_load": {"1": 1.0, "2": 0.7, "4": 0.5, "8": 0.4},
+    "models": {},
 }
+ANNOTATION = "lab.private-ai.io/latency-profile"
 
 
 def _merge(dst, src):
@@ -74,9 +90,25 @@ def parse_args(args):
     return out
 
 
-def compute(args, cfg=None, storage_path=""):
-    """Latency profile for a vLLM args list: dict with ttft_ms, itl_ms, ready_delay_s, ..."""
-    cfg = cfg or DEFAULTS
+def for_service(cfg, name=None, annotation=None):
+    """cfg with the InferenceService's overrides merged: `models[name]`, then the annotation's
+    YAML/JSON (an unparsable annotation is ignored: a lab must not crash on a typo)."""
+    cfg = json.loads(json.dumps(cfg or DEFAULTS))
+    _merge(cfg, (cfg.get("models") or {}).get(name) or {})
+    if annotation:
+        try:
+            extra = yaml.safe_load(annotation)
+        except yaml.YAMLError:
+            extra = None
+        if isinstance(extra, dict):
+            _merge(cfg, extra)
+    return cfg
+
+
+def compute(args, cfg=None, storage_path="", name=None, annotation=None):
+    """Latency profile for a vLLM args list: dict with ttft_ms, itl_ms, ready_delay_s, the load
+    model's prefill_ms_per_token / prefill_batch_slope / decode_batch_slope, ..."""
+    cfg = for_service(_merge(json.loads(json.dumps(DEFAULTS)), cfg or {}), name, annotation)
     flags = parse_args(args)
     base = cfg["base"]
     dtype = flags.get("dtype", "auto").lower()
@@ -110,7 +142,15 @@ def compute(args, cfg=None, storage_path=""):
         max_seqs = int(flags.get("max-num-seqs", 256))
     except ValueError:
         max_seqs = 256
+    load = dict(cfg["load"])
+    tp_load = {int(k): float(v) for k, v in cfg["tensor_parallel_load"].items()}
+    tp_load_factor = tp_load.get(tp) or min(tp_load.items(), key=lambda kv_: abs(kv_[0] - tp))[1]
+    for key in ("prefill_ms_per_token", "prefill_batch_slope", "decode_batch_slope"):
+        load[key] = float(load[key]) * tp_load_factor * (float(cfg["fp8_load"].get(key, 1.0)) if fp8 else 1.0)
     return {
+        "prefill_ms_per_token": round(load["prefill_ms_per_token"], 4),
+        "prefill_batch_slope": round(load["prefill_batch_slope"], 4),
+        "decode_batch_slope": round(load["decode_batch_slope"], 4),
         "ttft_ms": round(ttft, 1),
         "itl_ms": round(itl, 1),
         "itl_std_dev_ms": float(base.get("itl_std_dev_ms", 0.0)),

@@ -120,6 +120,9 @@ class SimManager:
                 "--time-to-first-token", str(profile["ttft_ms"]),
                 "--inter-token-latency", str(profile["itl_ms"]),
                 "--inter-token-latency-std-dev", str(profile.get("itl_std_dev_ms", 0)),
+                "--prefill-ms-per-token", str(profile.get("prefill_ms_per_token", 0)),
+                "--prefill-batch-slope", str(profile.get("prefill_batch_slope", 0)),
+                "--decode-batch-slope", str(profile.get("decode_batch_slope", 0)),
                 "--startup-duration", str(profile["ready_delay_s"]),
                 "--mode", profile.get("mode", "random")] + list(extra or [])
         env = dict(os.environ, PYTHONPATH=LAB_DIR)

@@ -6,6 +6,17 @@ InferenceService of the lab is answered by this process. It mimics what clients 
 streaming shaped like vLLM's, usage counts, OpenAI error bodies, failure injection and a few
 Prometheus metrics. Tokens are whitespace-separated words; latencies are slept exactly so that a
 client measuring time to first token sees the configured value.
+
+Load model (all numbers are the simulator's, not a GPU's): like vLLM's scheduler
+(vllm/v1/core/sched/scheduler.py), at most --max-num-seqs requests run at once and the others wait;
+the time a request waits for a slot is part of the time to first token its client sees. Once
+running, with b sequences in the batch (itself included):
+  TTFT(b, p) = (--time-to-first-token + --prefill-ms-per-token * p) * (1 + --prefill-batch-slope * (b - 1))
+  ITL(b)     = --inter-token-latency * (1 + --decode-batch-slope * (b - 1))
+so the prefill of a prompt of p tokens is slower in a full batch, each sequence decodes more
+slowly as the batch grows, and the batch's total rate b / ITL(b) rises and flattens out. b is read
+again at every token. The defaults (0) keep the fixed TTFT/ITL of a lone request; the lab's
+profile (profile.py) sets them from the predictor's vLLM flags (FP8/BF16, tensor parallel size).
 """
 
 import argparse
@@ -132,12 +143,27 @@ class Simulator:
             finish = "length"
         return prompt_tokens, out, finish
 
+    def batch(self):
+        """Sequences running now (the caller included once it holds a slot)."""
+        return max(1, self.stats.running)
+
+    def ttft_seconds(self, prompt_tokens, batch):
+        """Prefill time of a prompt of prompt_tokens in a batch of `batch` sequences (model above)."""
+        o = self.opts
+        base = o.time_to_first_token + o.prefill_ms_per_token * prompt_tokens
+        return base * (1.0 + o.prefill_batch_slope * (max(1, batch) - 1)) / 1000.0
+
+    def itl_seconds(self, batch):
+        """Mean gap between two tokens of one sequence in a batch of `batch` (model above)."""
+        o = self.opts
+        return o.inter_token_latency * (1.0 + o.decode_batch_slope * (max(1, batch) - 1)) / 1000.0
+
     def itl(self):
-        std = self.opts.inter_token_latency_std_dev
-        val = self.opts.inter_token_latency
+        val = self.itl_seconds(self.batch())
+        std = self.opts.inter_token_latency_std_dev / 1000.0
         if std > 0:
             val = max(0.0, self.rng.gauss(val, std))
-        return val / 1000.0
+        return val
 
 
 def sleep_until(deadline):
@@ -270,7 +296,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def complete(self, body, chat, plan, t0):
         prompt_tokens, words, finish = plan
-        deadline = t0 + self.sim.opts.time_to_first_token / 1000.0
+        deadline = t0 + self.sim.ttft_seconds(prompt_tokens, self.sim.batch())
         sleep_until(deadline)
         for _ in words[1:]:
             deadline += self.sim.itl()
@@ -315,7 +341,7 @@ class Handler(BaseHTTPRequestHandler):
                 msg["usage"] = None
             self.chunk(json.dumps(msg))
 
-        deadline = t0 + self.sim.opts.time_to_first_token / 1000.0
+        deadline = t0 + self.sim.ttft_seconds(prompt_tokens, self.sim.batch())
         sleep_until(deadline)
         if chat:  # vLLM sends the role first, together with the first generated token
             event({"role": "assistant", "content": ""})
@@ -363,6 +389,12 @@ def parse_args(argv=None):
     p.add_argument("--time-to-first-token", type=float, default=0.0, help="ms")
     p.add_argument("--inter-token-latency", type=float, default=0.0, help="ms")
     p.add_argument("--inter-token-latency-std-dev", type=float, default=0.0, help="ms")
+    p.add_argument("--prefill-ms-per-token", type=float, default=0.0,
+                   help="ms of prefill per prompt token, added to the time to first token")
+    p.add_argument("--prefill-batch-slope", type=float, default=0.0,
+                   help="TTFT grows by this fraction per other running sequence")
+    p.add_argument("--decode-batch-slope", type=float, default=0.0,
+                   help="inter-token latency grows by this fraction per other running sequence")
     p.add_argument("--failure-injection-rate", type=float, default=0.0, help="percent 0-100")
     p.add_argument("--failure-types", default="")
     p.add_argument("--startup-duration", type=float, default=0.0, help="seconds")

@@ -174,3 +174,77 @@ def test_max_num_seqs_queues_requests(sim):
         th.join()
     # one request waited for the other's slot
     assert max(done) >= 0.4 * 0.95 and min(done) < 0.4
+
+
+# -- the load model (deterministic: the formulas and the scheduler's bound, no clock) ----------
+def load_sim(*args):
+    return vllm_sim.Simulator(vllm_sim.parse_args(["--served-model-name", MODEL, *args]))
+
+
+def test_load_model_ttft_and_decode_follow_the_batch():
+    s = load_sim("--time-to-first-token", "100", "--inter-token-latency", "20", "--prefill-ms-per-token", "0.5",
+                 "--prefill-batch-slope", "0.05", "--decode-batch-slope", "0.02")
+    # a lone request: the configured numbers (plus prefill per prompt token)
+    assert s.ttft_seconds(0, 1) == pytest.approx(0.100) and s.itl_seconds(1) == pytest.approx(0.020)
+    assert s.ttft_seconds(200, 1) == pytest.approx(0.200)
+    batches = [1, 2, 4, 8, 16, 64, 256]
+    ttft = [s.ttft_seconds(128, b) for b in batches]
+    per_seq = [1 / s.itl_seconds(b) for b in batches]
+    total = [b / s.itl_seconds(b) for b in batches]
+    assert ttft == sorted(ttft) and len(set(ttft)) == len(ttft)             # TTFT grows with the batch
+    assert per_seq == sorted(per_seq, reverse=True) and per_seq[0] > per_seq[-1]  # each sequence slows
+    assert total == sorted(total)                                            # the batch's rate still rises
+    gains = [b2 / b1 for b1, b2 in zip(total, total[1:])]
+    assert gains[-1] < gains[0]                                              # ... and flattens out
+    # without the load flags, a request sees the fixed numbers whatever the batch
+    flat = load_sim("--time-to-first-token", "100", "--inter-token-latency", "20")
+    assert flat.ttft_seconds(500, 64) == pytest.approx(0.1) and flat.itl_seconds(64) == pytest.approx(0.02)
+
+
+def test_profile_fp8_and_tensor_parallel_change_the_load_profile():
+    from labsim import profile
+    bf16_tp1 = profile.compute(["--dtype=bfloat16"])
+    bf16_tp4 = profile.compute(["--dtype=bfloat16", "--tensor-parallel-size=4"])
+    fp8_tp1 = profile.compute(["--kv-cache-dtype=fp8"], storage_path="s3://models/mistral/fp8")
+    for key in ("decode_batch_slope", "prefill_batch_slope", "prefill_ms_per_token"):
+        assert fp8_tp1[key] < bf16_tp1[key] and bf16_tp4[key] < bf16_tp1[key], key
+    assert fp8_tp1["itl_ms"] < bf16_tp1["itl_ms"] and bf16_tp4["itl_ms"] < fp8_tp1["itl_ms"]
+
+    def tokens_per_s(p, batch):  # the simulator's batch rate with these flags
+        s = load_sim("--inter-token-latency", str(p["itl_ms"]), "--decode-batch-slope", str(p["decode_batch_slope"]))
+        return batch / s.itl_seconds(batch)
+    # per GPU, one FP8 L40S out-serves BF16 on four GPUs; in total the four are faster
+    assert tokens_per_s(fp8_tp1, 32) > tokens_per_s(bf16_tp4, 32) / 4
+    assert tokens_per_s(bf16_tp4, 32) > tokens_per_s(fp8_tp1, 32)
+
+
+def test_profile_per_inference_service_overrides():
+    from labsim import profile
+    cfg = profile.load_config(environ={"LABSIM_LATENCY": "models: {slow: {base: {ttft_ms: 900}, load: {decode_batch_slope: 0.5}}}"})
+    assert profile.compute([], cfg, name="slow")["ttft_ms"] == 900
+    assert profile.compute([], cfg, name="slow")["decode_batch_slope"] == 0.5
+    assert profile.compute([], cfg, name="other")["ttft_ms"] == 120
+    ann = '{"base": {"itl_ms": 7}, "load": {"prefill_batch_slope": 0.0}}'
+    p = profile.compute([], cfg, name="slow", annotation=ann)
+    assert (p["ttft_ms"], p["itl_ms"], p["prefill_batch_slope"]) == (900, 7, 0.0)
+    assert profile.compute([], cfg, annotation="{not: [yaml")["ttft_ms"] == 120  # a typo is ignored
+
+
+def test_max_num_seqs_bounds_the_batch(sim):
+    base = sim("--max-num-seqs", "2", "--time-to-first-token", "1", "--inter-token-latency", "30")
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "x"}], "stream": True, "max_tokens": 40}
+    threads = [threading.Thread(target=stream, args=(base + "/v1/chat/completions", body)) for _ in range(5)]
+    for th in threads:
+        th.start()
+    seen = []
+    while any(th.is_alive() for th in threads):
+        text = call(base + "/metrics")[1]
+        gauges = dict(line.split("{")[0:1] + line.rsplit(" ", 1)[1:] for line in text.splitlines()
+                      if line.startswith("vllm:num_requests_"))
+        seen.append((int(gauges["vllm:num_requests_running"]), int(gauges["vllm:num_requests_waiting"])))
+        time.sleep(0.02)
+    for th in threads:
+        th.join()
+    assert max(r for r, w in seen) == 2               # never more than --max-num-seqs in the batch
+    assert max(w for r, w in seen) == 3               # the others waited
+    assert 'vllm:request_success_total{model_name="test-model"} 5' in call(base + "/metrics")[1]

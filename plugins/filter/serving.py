@@ -24,9 +24,6 @@ description:
     C(external) or C(internal) -> chat_completion's C(endpoints), one per model in plan order);
     C(private_ai.llm_serving.endpoint_results) (plan order, the inference_service_wait result and
     chat_completion's C(results) -> per model URL, internal URL, readiness and measurements);
-    C(private_ai.llm_serving.benchmark_lines) (plan order and the benchmark's loop results -> one
-    line per model with min / median / p95 / max of TTFT, latency and tokens/s, nearest-rank
-    percentiles);
     C(private_ai.llm_serving.registry_entries) (the plan -> model_registry's C(entries), one per model in plan
     order); C(private_ai.llm_serving.registry_ids) (the plan and model_registry's C(results) -> per model its
     registered model, version and artifact ids)."
@@ -76,10 +73,6 @@ def smoke_test_endpoints(plan, wait, endpoint="external"):
     return serving_report.smoke_test_endpoints(plan or {}, wait or {}, endpoint)
 
 
-def benchmark_lines(order, runs):
-    return serving_report.benchmark(order or [], runs or [])
-
-
 def registry_entries(plan):
     return serving_report.registry_entries(plan or {})
 
@@ -91,6 +84,6 @@ def registry_ids(plan, results):
 class FilterModule(object):
     def filters(self):
         return {"serving_summary": serving_summary, "synced_models": synced_models, "weights_uploads": weights_uploads,
-                "endpoint_results": endpoint_results, "benchmark_lines": benchmark_lines,
+                "endpoint_results": endpoint_results,
                 "smoke_test_endpoints": smoke_test_endpoints, "registry_entries": registry_entries,
                 "registry_ids": registry_ids}

@@ -256,6 +256,35 @@ def test_both_mistral_versions_are_one_registered_model(deployed, lab):
     assert {"2501-bf16", "2501-fp8-dynamic"} <= versions, versions
 
 
+def test_benchmark_playbook_answers_fp8_versus_bf16(deployed, tmp_path):
+    """playbooks/benchmark.yml on the deployed profile with a small load: every model answered
+    every request, the report's three files are written, and the FP8/BF16 table pairs the two
+    Mistral deployments with a cost per million tokens for each. --check sends and writes nothing."""
+    if deployed["profile"] != "fp8_showcase":
+        pytest.skip("the FP8/BF16 question is the fp8_showcase document's; one profile keeps CI short")
+    small = ["-e", "llm_serving_benchmark_output_dir=%s" % tmp_path, "-e", "llm_serving_benchmark_max_requests=6",
+             "-e", "llm_serving_benchmark_sweep_points=3", "-e", "llm_serving_benchmark_max_concurrency=4",
+             "-e", "llm_serving_benchmark_output_tokens=16", "-e", "llm_serving_benchmark_prompt_tokens=32"]
+    rc, out = playbook("fp8_showcase", "playbooks/benchmark.yml", "-e", '{"llm_serving_benchmark_models": ["nope"]}', *small)
+    assert rc != 0 and "llm_serving_benchmark_models names nope, not in llm_serving_models" in out, out[-3000:]
+    rc, out = playbook("fp8_showcase", "playbooks/benchmark.yml", "--check", *small)
+    assert rc == 0, out[-4000:]
+    assert not list(tmp_path.iterdir()), "check mode wrote %s" % list(tmp_path.iterdir())
+    rc, out = playbook("fp8_showcase", "playbooks/benchmark.yml", *small)
+    assert rc == 0, out[-4000:]
+    assert "FP8 versus BF16: Mistral-Small-24B-Instruct-2501" in out
+    assert {p.name for p in tmp_path.iterdir()} >= {"report.html", "report.json", "report.md",
+                                                    "mistral-24b-full.json", "mistral-24b-fp8.json"}
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["simulated"] is True
+    for row in report["models"]:
+        assert row["failed"] == 0 and row["requests"] == 3 * 6, row
+        assert row["best"] is not None and row["usd_per_million_output_tokens"] > 0, row
+    (cmp,) = report["comparison"]
+    assert (cmp["fp8"], cmp["bf16"], cmp["fp8_gpus"], cmp["bf16_gpus"]) == ("mistral-24b-fp8", "mistral-24b-full", 1, 4)
+    assert "plotly" in (tmp_path / "report.html").read_text()[:200000].lower()
+
+
 def test_teardown_leaves_no_gpu_node_running(deployed, custom):
     """teardown.yml removes the profile's InferenceServices and scales the GPU MachineSets down to
     the nodes other workloads still use (none on the lab), and says so in its last line."""

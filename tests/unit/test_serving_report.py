@@ -92,17 +92,6 @@ def test_registry_entries_and_ids_follow_the_plan_order(tmp_path):
                    "b": {"registered_model_id": "4", "model_version_id": None, "model_artifact_id": None}}
 
 
-@pytest.mark.parametrize("q,expected", [(50, 2), (90, 4), (95, 4), (100, 4), (1, 1)])
-def test_percentile_is_nearest_rank(q, expected):
-    assert report.percentile([4, 1, 3, 2], q) == expected
-
-
-def test_percentile_of_nothing_is_none_and_benchmark_lines_show_dashes():
-    assert report.percentile([], 50) is None
-    assert report.benchmark(["a"], []) == [
-        "a (0 requests, min / median / p95 / max): TTFT s - | latency s - | tokens/s -"]
-
-
 def test_module_error_returns_only_the_known_facts():
     err = errors.ModuleError("It broke.", status=503, body=None, url="http://x")
     assert err.status == 503 and err.as_dict() == {"status": 503, "url": "http://x"}

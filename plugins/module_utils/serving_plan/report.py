@@ -2,7 +2,8 @@
 # Copyright: (c) 2026, private_ai.llm_serving contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the roles report, computed from the plan and the modules' results: the upload per model,
-the endpoints and their measurements, the summary lines and the benchmark's percentiles. The
+the endpoints and their measurements and the summary lines (the benchmark's report is in
+module_utils/benchmark/report.py). The
 filters in plugins/filter/serving.py expose them; the roles only print them."""
 
 from __future__ import absolute_import, division, print_function
@@ -10,7 +11,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import math
 import os
 
 
@@ -115,35 +115,6 @@ def summary(plan, results):
             _num(row["tokens_per_second"], "%.1f"), _num(row["hourly_cost"], "%.4f")))
     lines.append("total: %s GPUs, $%.4f/hour" % (plan.get("gpus_total", "-"), float(plan.get("hourly_cost_total") or 0)))
     return rows, lines
-
-
-def percentile(values, q):
-    """The q-th percentile (0-100) by the nearest-rank method: the smallest value with at least
-    q percent of the values at or below it."""
-    v = sorted(values)
-    if not v:
-        return None
-    rank = max(1, int(math.ceil(q / 100.0 * len(v))))
-    return v[rank - 1]
-
-
-def benchmark(order, runs):
-    """One line per model: requests, then min / median / p95 / max of TTFT, latency and decode rate."""
-    by_model = {}
-    for r in runs or []:
-        by_model.setdefault(((r.get("item") or [{}])[0] or {}).get("name"), []).append(r)
-    lines = []
-    for name in order:
-        rs = by_model.get(name, [])
-
-        def stats(key, rs=rs):
-            vals = [float(r[key]) for r in rs if r.get(key) is not None]
-            if not vals:
-                return "-"
-            return "%.3f / %.3f / %.3f / %.3f" % (min(vals), percentile(vals, 50), percentile(vals, 95), max(vals))
-        lines.append("%s (%d requests, min / median / p95 / max): TTFT s %s | latency s %s | tokens/s %s"
-                     % (name, len(rs), stats("ttft_seconds"), stats("latency_seconds"), stats("tokens_per_second")))
-    return lines
 
 
 _REGISTRY_IDS = ("registered_model_id", "model_version_id", "model_artifact_id")
