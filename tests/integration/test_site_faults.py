@@ -6,10 +6,8 @@ converges. (Interrupting site.yml and two runs at once: tests/integration/test_r
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-import pytest
 
 from isvc_lab import api_client, core, custom, lab  # noqa: F401 pylint: disable=unused-import
 from test_bad_input import INVENTORY, PLAYBOOK, REPO, failure_messages
