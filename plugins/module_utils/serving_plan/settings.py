@@ -46,6 +46,20 @@ def _file(value):
     return os.path.isfile(os.path.expanduser(value))
 
 
+# Boolean settings: YAML booleans, or the strings Ansible's bool filter reads the same way.
+TRUE_WORDS = ("true", "yes", "on", "1")
+FALSE_WORDS = ("false", "no", "off", "0")
+
+
+def _boolean(value):
+    """(value as bool, None), or (None, problem) when ``value`` is not a boolean."""
+    if isinstance(value, bool):
+        return value, None
+    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS + FALSE_WORDS:
+        return value.strip().lower() in TRUE_WORDS, None
+    return None, "must be true or false"
+
+
 # setting: (default, check, what a valid value is). A None check accepts any string; an empty
 # default means "not set" where the setting is optional.
 SETTINGS = {
@@ -63,6 +77,9 @@ SETTINGS = {
     "registry_name": ("private-ai-registry", _label, "the ModelRegistry's name (DNS-1123 label)"),
     "registry_namespace": ("rhoai-model-registries", _label, "a namespace name (DNS-1123 label)"),
     "registry_ca_bundle": ("", _file, "the path of a CA bundle file on the controller"),
+    # security.opendatahub.io/enable-auth on every InferenceService, and the dashboard's
+    # ServiceAccount, Role, RoleBinding and token Secret for its clients (docs/authentication.md).
+    "enable_auth": (True, _boolean, "true or false"),
 }
 REQUIRED = ("s3_endpoint",)
 
@@ -82,6 +99,12 @@ def normalize(given):
                           % (variable(key), ", ".join(variable(k) for k in sorted(SETTINGS))))
     for key, (default, check, what) in SETTINGS.items():
         value = (given or {}).get(key)
+        if check is _boolean:
+            out[key], problem = (default, None) if value is None or value == "" else _boolean(value)
+            if problem:
+                errors.append("%s %s, got %s %r; set it to true or false." % (variable(key), problem, type(value).__name__, value))
+                out[key] = default
+            continue
         if value is None or value == "":
             if key in REQUIRED:
                 errors.append("%s is not set; set it to %s." % (variable(key), what))
@@ -111,6 +134,8 @@ OTHER_VARIABLES = (
     "llm_serving_inference_services_results", "llm_serving_minio_models_synced",
 )
 PLAYBOOK_PREFIXES = ("llm_serving_teardown_", "llm_serving_benchmark_")
+# Variables that became settings: a run that still sets one is told its new name.
+REPLACED = {"llm_serving_inference_services_enable_auth": "llm_serving_enable_auth"}
 
 
 def split_variables(variables, known):
@@ -122,6 +147,8 @@ def split_variables(variables, known):
     for name in sorted(variables or {}):
         if name.startswith("llm_serving_") and name[len("llm_serving_"):] in SETTINGS:
             given[name[len("llm_serving_"):]] = variables[name]
+        elif name in REPLACED:
+            errors.append("%s is no longer read; set %s instead (it applies to every InferenceService)." % (name, REPLACED[name]))
         elif name not in names and not name.startswith(PLAYBOOK_PREFIXES):
             close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.75)
             if close:
