@@ -62,7 +62,7 @@ class Network:
     """Resolves (host, port, tls) to a simulator port from the informers' caches."""
 
     def __init__(self, ctx, endpoints):
-        self.ca_file = os.path.join(ctx.state_dir, "pki", "ca.crt")
+        self.ca_file = os.path.join(getattr(ctx, "state_dir", ""), "pki", "ca.crt")
         self.routes = ctx.informer("routes")
         self.services = ctx.informer("services")
         self.slices = ctx.informer("endpointslices")
