@@ -248,7 +248,8 @@ def kueue_webhooks(lab: Lab) -> list[dict]:
 def odh_operator_webhooks(lab: Lab) -> list[dict]:
     """The two opendatahub-operator v3.0.0 webhooks on InferenceServices (config/webhook/manifests.yaml),
     served by the lab's simulator (lab/labsim/odh_webhooks.py): the data connection injector and
-    the Kueue queue-name validator."""
+    the Kueue queue-name validator; and the lab's stand-in for what the opendatahub-io fork of
+    KServe adds for token auth."""
     rules = [{"apiGroups": ["serving.kserve.io"], "apiVersions": ["v1beta1"],
               "operations": ["CREATE", "UPDATE"], "resources": ["inferenceservices"]}]
 
@@ -267,6 +268,19 @@ def odh_operator_webhooks(lab: Lab) -> list[dict]:
          "metadata": {"name": "opendatahub-operator-validating-webhook-configuration"},
          "webhooks": [hook("kserve-isvc-kueuelabels-validator.opendatahub.io", "/validate-kueue",
                            "None")]},
+        # Not the operator's: what the opendatahub-io fork of KServe adds to a predictor Deployment
+        # with security.opendatahub.io/enable-auth (lab/labsim/odh_auth.py); upstream KServe
+        # v0.15.2 writes the Deployment and Service, this webhook adds the kube-rbac-proxy sidecar
+        # and the https port.
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+         "metadata": {"name": "lab-kserve-odh-auth"},
+         "webhooks": [dict(hook("kserve-odh-auth.lab.private-ai.io", "/kserve-odh-auth", "None"),
+                           rules=[{"apiGroups": ["apps"], "apiVersions": ["v1"],
+                                   "operations": ["CREATE", "UPDATE"], "resources": ["deployments"]},
+                                  {"apiGroups": [""], "apiVersions": ["v1"],
+                                   "operations": ["CREATE", "UPDATE"], "resources": ["services"]}],
+                           objectSelector={"matchExpressions": [
+                               {"key": "serving.kserve.io/inferenceservice", "operator": "Exists"}]})]},
     ]
 
 

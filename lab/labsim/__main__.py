@@ -24,6 +24,7 @@ from kubernetes import client
 
 from . import kube, network, profile
 from .machineapi import MachineAPIController
+from .odh_auth import AuthController
 from .odh_model_controller import ODHModelController
 from .odh_operator import KueueDefaults
 from .odh_webhooks import Webhooks
@@ -115,7 +116,8 @@ def main(argv=None):
     ctx = Context(state_dir, kubeconfig, port_base)
     ctx.informer("kwok-nodes")
     pods = PodRuntime(ctx)
-    controllers = [MachineAPIController(ctx), ODHModelController(ctx), KueueDefaults(ctx), pods]
+    controllers = [MachineAPIController(ctx), ODHModelController(ctx), AuthController(ctx), KueueDefaults(ctx),
+                   pods]
     proxy = network.Proxy(network.Network(ctx, pods.endpoints), network.Certs(state_dir),
                           int(lab.get("proxy_port") or os.environ.get("LAB_PROXY_PORT", 13128)))
     hooks = Webhooks(ctx, int(lab.get("labsim_webhook_port") or
@@ -152,6 +154,7 @@ def main(argv=None):
         log.info("labsim ready: %s, network proxy, odh webhooks (vLLM ports from %d)",
                  ", ".join(c.name for c in controllers), port_base)
     stop.wait()
+    pods.proxies.stop_all()
     ctx.sims.stop_all()
     if os.path.exists(ready_file):
         os.unlink(ready_file)

@@ -8,10 +8,12 @@ cluster does, decided by the real objects:
   Service (clusterIP None, OpenShift AI's default for predictors) resolves to the ready pod IPs of
   its EndpointSlices and the connection goes to <pod IP>:<port> as given; a ClusterIP Service maps
   its `port` to the EndpointSlice port of the same name.
-- `<host>` of an admitted Route: the OpenShift router (HAProxy). TLS `edge` is terminated here with
-  a certificate for the host from the lab CA (the router's wildcard certificate), plain routes are
-  served on port 80; the Route's `to` Service and `port.targetPort` select the endpoints. An
-  unknown host gets the router's 503 "Application is not available".
+- `<host>` of an admitted Route: the OpenShift router (HAProxy). TLS `edge` and `reencrypt` are
+  terminated here with a certificate for the host from the lab CA (the router's wildcard
+  certificate); `reencrypt` then opens TLS to the endpoint (the kube-rbac-proxy of an
+  InferenceService with auth), verified against the lab CA as the router trusts the service CA.
+  Plain routes are served on port 80; the Route's `to` Service and `port.targetPort` select the
+  endpoints. An unknown host gets the router's 503 "Application is not available".
 
 A <pod IP>:<port> where the pod's simulator listens (pods.PodRuntime.endpoints) is a connection;
 anything else is what the kernel would answer, "connection refused", sent back as HTTP 502 as a
@@ -47,10 +49,20 @@ def refused(host, port):
     return Resolution(502, "Bad Gateway", "dial tcp %s:%s: connect: connection refused" % (host, port))
 
 
+class Backend(int):
+    """A loopback port the router reaches over TLS (reencrypt), verifying ``server_name``."""
+
+    def __new__(cls, port, server_name):
+        obj = int.__new__(cls, port)
+        obj.server_name = server_name
+        return obj
+
+
 class Network:
     """Resolves (host, port, tls) to a simulator port from the informers' caches."""
 
     def __init__(self, ctx, endpoints):
+        self.ca_file = os.path.join(getattr(ctx, "state_dir", ""), "pki", "ca.crt")
         self.routes = ctx.informer("routes")
         self.services = ctx.informer("services")
         self.slices = ctx.informer("endpointslices")
@@ -130,7 +142,7 @@ class Network:
             if host not in hosts:
                 continue
             termination = (spec.get("tls") or {}).get("termination")
-            if tls and termination != "edge":
+            if tls and termination not in ("edge", "reencrypt"):
                 raise Resolution(503, "Service Unavailable", ROUTER_503)
             if not tls and termination:
                 policy = (spec.get("tls") or {}).get("insecureEdgeTerminationPolicy") or "None"
@@ -146,9 +158,14 @@ class Network:
                 target = _route_target(svc, ports, want)
                 if target:
                     try:
-                        return self._connect(ip, target)
+                        port = self._connect(ip, target)
                     except Resolution:
                         continue
+                    if termination == "reencrypt":
+                        # the router opens TLS to the endpoint and trusts the service CA for the
+                        # Service's name (the lab CA signs the pods' serving certificates)
+                        return Backend(port, "%s.%s.svc" % (svc_name, ns))
+                    return port
             raise Resolution(503, "Service Unavailable", ROUTER_503)
         raise Resolution(503, "Service Unavailable", ROUTER_503)
 
@@ -193,38 +210,43 @@ class Certs:
             return ctx
 
     def _make(self, host):
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-        with open(os.path.join(self.pki, "ca.key"), "rb") as fh:
-            ca_key = serialization.load_pem_private_key(fh.read(), None)
-        with open(os.path.join(self.pki, "ca.crt"), "rb") as fh:
-            ca = x509.load_pem_x509_certificate(fh.read())
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
-        cert = (x509.CertificateBuilder()
-                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host[:64])]))
-                .issuer_name(ca.subject).public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
-                .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                               critical=False)
-                .sign(ca_key, hashes.SHA256()))
+        cert, key = issue(self.pki, [host])
         folder = os.path.join(self.pki, "router")
         os.makedirs(folder, mode=0o700, exist_ok=True)
         path = os.path.join(folder, host + ".pem")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-            fh.write(cert.public_bytes(serialization.Encoding.PEM))
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key + cert)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(path)
         return ctx
+
+
+def issue(pki, hosts):
+    """(certificate PEM, key PEM) of a serving certificate for ``hosts``, signed by the lab CA in
+    ``pki`` (what the router's default certificate and OpenShift's service-ca give on a cluster)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    with open(os.path.join(pki, "ca.key"), "rb") as fh:
+        ca_key = serialization.load_pem_private_key(fh.read(), None)
+    with open(os.path.join(pki, "ca.crt"), "rb") as fh:
+        ca = x509.load_pem_x509_certificate(fh.read())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0][:64])]))
+            .issuer_name(ca.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
 
 
 def _read_head(sock):
@@ -296,7 +318,7 @@ class Proxy:
                     # there fails the client's handshake, as on a cluster.
                     sim_port = self.network.resolve(host, int(port or 443), False)
                     conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                    _relay(conn, socket.create_connection(("127.0.0.1", sim_port), timeout=300))
+                    _relay(conn, socket.create_connection(("127.0.0.1", int(sim_port)), timeout=300))
                     return
                 conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
                 tls = self.certs.context(host).wrap_socket(conn, server_side=True)
@@ -337,7 +359,10 @@ class Proxy:
             _answer(client, res.status, res.reason, res.body)
             return
         t0 = time.monotonic()
-        backend = socket.create_connection(("127.0.0.1", sim_port), timeout=300)
+        backend = socket.create_connection(("127.0.0.1", int(sim_port)), timeout=300)
+        if isinstance(sim_port, Backend):
+            backend = ssl.create_default_context(cafile=self.network.ca_file).wrap_socket(
+                backend, server_hostname=sim_port.server_name)
         try:
             out = ["%s %s HTTP/1.1" % (method, path)]
             out += ["%s: %s" % (k, v) for k, v in headers

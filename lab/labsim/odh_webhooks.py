@@ -14,6 +14,9 @@ served by the Go module proxy), on https://127.0.0.1:<LAB_SIM_WEBHOOK_PORT> with
   `internal/webhook/kueue/validating.go`): in a namespace labelled `kueue.openshift.io/managed`
   or `kueue-managed` = "true" (the lab's DataScienceCluster has Kueue Unmanaged), an
   InferenceService must carry a non-empty `kueue.x-k8s.io/queue-name` label.
+
+And, not the operator's: `/kserve-odh-auth` (mutating, on predictor Deployments and Services) adds what the
+opendatahub-io fork of KServe adds for `security.opendatahub.io/enable-auth` (odh_auth.py).
 """
 
 import base64
@@ -25,6 +28,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from kubernetes.client.rest import ApiException
+
+from . import odh_auth
 
 log = logging.getLogger("labsim.odh-webhooks")
 
@@ -116,6 +121,7 @@ class Webhooks:
         self.api = kube.new_client(ctx.kubeconfig)
         from kubernetes import client
         self.core = client.CoreV1Api(self.api)
+        self.custom = client.CustomObjectsApi(self.api)
 
     # -- handlers -----------------------------------------------------------------------------
     def _conn(self, ns, obj):
@@ -209,6 +215,29 @@ class Webhooks:
             return {"allowed": True}
         return {"allowed": False, "status": {"code": 403, "message": msg}}
 
+    def kserve_auth(self, req):
+        """What the fork of KServe renders for auth on predictor Deployments and Services (odh_auth.py)."""
+        obj = req.get("object") or {}
+        name = ((obj.get("metadata") or {}).get("labels") or {}).get(odh_auth.ISVC_LABEL)
+        if req["operation"] not in ("CREATE", "UPDATE") or not name:
+            return {"allowed": True}
+        try:
+            isvc = self.custom.get_namespaced_custom_object(
+                "serving.kserve.io", "v1beta1", req["namespace"], "inferenceservices", name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            return {"allowed": True}
+        new = odh_auth.mutate(obj, isvc.get("metadata") or {})
+        patch = [] if new is obj else [{"op": "replace", "path": "/spec", "value": new["spec"]},
+                                       {"op": "add", "path": "/metadata/annotations",
+                                        "value": new["metadata"].get("annotations") or {}}]
+        resp = {"allowed": True}
+        if patch:
+            resp.update(patchType="JSONPatch",
+                        patch=base64.b64encode(json.dumps(patch).encode()).decode())
+        return resp
+
     # -- server -------------------------------------------------------------------------------
     def start(self, certfile, keyfile):
         hooks = self
@@ -222,7 +251,8 @@ class Webhooks:
                 review = json.loads(self.rfile.read(length) or b"{}")
                 req = review.get("request") or {}
                 handler = {"/platform-connection-isvc": hooks.connection,
-                           "/validate-kueue": hooks.kueue_labels}.get(self.path.split("?")[0])
+                           "/validate-kueue": hooks.kueue_labels,
+                           "/kserve-odh-auth": hooks.kserve_auth}.get(self.path.split("?")[0])
                 try:
                     resp = handler(req) if handler else {
                         "allowed": False, "status": {"code": 404, "message": "no webhook at " + self.path}}

@@ -14,7 +14,10 @@ every bound pod labelled `serving.kserve.io/inferenceservice` this controller pl
   the log's last lines) and the kubelet restarts it with CrashLoopBackOff back-off;
 - `kserve-container` (vLLM) is the lab's OpenAI-compatible simulator (vllm_sim.py), one process per
   pod, started with the container's own args; the pod is Ready once its /health answers, and a
-  simulator that dies is a container restart.
+  simulator that dies is a container restart;
+- `kube-rbac-proxy` (the sidecar OpenShift AI's KServe adds for `security.opendatahub.io/enable-auth`,
+  odh_auth.py) is the real kube-rbac-proxy in front of that simulator (rbac_proxy.py); the pod is
+  Ready once its /healthz answers too.
 
 kwok does this for every other pod (lab/kwok/stages.yaml leaves predictor pods to this controller).
 Pod IPs come from 10.245.0.0/16; the lab's network (network.py) maps <pod IP>:<container port> to
@@ -25,6 +28,7 @@ import base64
 import fnmatch
 import hashlib
 import json
+import os
 import posixpath
 import re
 import threading
@@ -35,7 +39,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from kubernetes.client.rest import ApiException
 
-from . import kube, profile
+from . import kube, odh_auth, profile, rbac_proxy
+from .network import issue
 
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 INIT = "storage-initializer"
@@ -168,6 +173,7 @@ class PodRuntime(kube.Controller):
         super().__init__(ctx)
         self.pods = ctx.informer("predictor-pods")
         self.sims = ctx.sims
+        self.proxies = rbac_proxy.ProxyManager(ctx.state_dir, self.log)
         self.state = {}   # pod key -> {"uid", "ip", "init": {...}, "restarts", "next_try", ...}
         self.lock = threading.Lock()
         self.pods.add_handler(lambda t, o: self.queue.add(kube.key_of(o)))
@@ -187,6 +193,9 @@ class PodRuntime(kube.Controller):
             rec = self.sims.get(key)
             if rec and st.get("ip"):
                 out[(st["ip"], st["port"])] = rec["port"]
+                proxy = self.proxies.get(key)
+                if proxy:
+                    out[(st["ip"], odh_auth.PROXY_PORT)] = proxy["port"]
         return out
 
     # -- reconcile ----------------------------------------------------------------------------
@@ -217,6 +226,7 @@ class PodRuntime(kube.Controller):
         return ip if ip and ip.startswith("10.245.") else None
 
     def _forget(self, key, gone):
+        self.proxies.stop(key)
         self.sims.stop(key, release=gone)
         with self.lock:
             self.state.pop(key, None)
@@ -279,9 +289,46 @@ class PodRuntime(kube.Controller):
             rec = self.sims.start(key, name, prof, extra)
             st["sim_started"] = kube.now()
         ready = self.sims.healthy(rec)
+        sidecar = container(pod, odh_auth.PROXY)
+        if sidecar is not None:
+            ready = self._run_proxy(key, pod, sidecar, rec) and ready
         self._write(pod, st, phase="Running", ready=ready)
         if not ready:
             self.queue.add(key, 0.2)
+
+    def _run_proxy(self, key, pod, sidecar, sim):
+        """The kube-rbac-proxy container (rbac_proxy.py); True once its readiness probe passes."""
+        proxy = self.proxies.get(key)
+        if proxy is None:
+            files = self._proxy_files(pod)
+            if files is None:
+                return False  # its ConfigMap is not there yet (the kubelet waits the same way)
+            proxy = self.proxies.start(key, sidecar.get("args"), sim["port"], files)
+        return self.proxies.healthy(proxy)
+
+    def _proxy_files(self, pod):
+        """What the pod's volumes and ServiceAccount give the proxy container, made for loopback."""
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        ns, isvc = meta["namespace"], meta["labels"].get(ISVC_LABEL)
+        sar = isvc + odh_auth.SAR_SUFFIX
+        try:
+            cm = self.core.read_namespaced_config_map(sar, ns)
+        except ApiException as exc:
+            if exc.status == 404:
+                self.log.info("pod %s/%s: waiting for ConfigMap %s", ns, meta["name"], sar)
+                return None
+            raise
+        sa = spec.get("serviceAccountName") or "default"
+        token = self.core.create_namespaced_service_account_token(
+            sa, ns, {"spec": {"expirationSeconds": 86400,
+                              "boundObjectRef": {"kind": "Pod", "apiVersion": "v1",
+                                                 "name": meta["name"], "uid": meta["uid"]}}}).status.token
+        svc = "%s-predictor.%s.svc" % (isvc, ns)
+        cert, key = issue(os.path.join(self.ctx.state_dir, "pki"), [svc, svc + ".cluster.local"])
+        server = self.core.api_client.configuration.host
+        return {"cert": cert, "key": key, "config": (cm.data or {}).get("config-file.yaml", ""),
+                "kubeconfig": rbac_proxy.kubeconfig(
+                    server, os.path.join(self.ctx.state_dir, "pki", "ca.crt"), token)}
 
     def _crash(self, key, pod, st, message):
         """vLLM exits at start: the kubelet restarts it with back-off (CrashLoopBackOff)."""

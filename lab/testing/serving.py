@@ -262,14 +262,15 @@ def events(core, ns, kind=None):
 
 # -- the cluster network ----------------------------------------------------------------------
 
-def via_proxy(lab, url, body=None, timeout=30):
+def via_proxy(lab, url, body=None, timeout=30, headers=None):
     """(status, body text) of a request through the lab's cluster network proxy, TLS verified
-    with the lab CA."""
+    with the lab CA; ``headers`` are added to the request."""
     handler = urllib.request.ProxyHandler({"http": lab["proxy_url"], "https": lab["proxy_url"]})
     ctx = ssl.create_default_context(cafile=lab["ca"])
     opener = urllib.request.build_opener(handler, urllib.request.HTTPSHandler(context=ctx))
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(url, data=data, headers=dict({"Content-Type": "application/json"},
+                                                              **(headers or {})))
     try:
         with opener.open(req, timeout=timeout) as resp:
             return resp.status, resp.read().decode()

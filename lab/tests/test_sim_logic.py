@@ -139,3 +139,58 @@ def test_network_resolves_headless_services_clusterip_services_and_routes():
     with pytest.raises(network.Resolution) as err:
         net.resolve("other-ns.apps.lab.local", 443, True)
     assert err.value.status == 503
+
+
+def test_network_reencrypt_route_reaches_the_auth_proxy_over_tls():
+    """A reencrypt Route (odh-model-controller with enable-auth) to port 8443: the router opens TLS
+    to the pod's kube-rbac-proxy and verifies the Service name."""
+    svc = {"metadata": {"name": "m-predictor", "namespace": "ns"},
+           "spec": {"clusterIP": "None", "ports": [{"name": "https", "port": 8443, "targetPort": "https"}]}}
+    slices = [{"metadata": {"name": "s1", "namespace": "ns", "labels": {"kubernetes.io/service-name": "m-predictor"}},
+               "ports": [{"name": "https", "port": 8443}],
+               "endpoints": [{"addresses": ["10.245.0.7"], "conditions": {"ready": True}}]}]
+    route = {"metadata": {"name": "m", "namespace": "ns"},
+             "spec": {"to": {"name": "m-predictor"}, "port": {"targetPort": 8443},
+                      "tls": {"termination": "reencrypt", "insecureEdgeTerminationPolicy": "Redirect"}},
+             "status": {"ingress": [{"host": "m-ns.apps.lab.local",
+                                     "conditions": [{"type": "Admitted", "status": "True"}]}]}}
+    ctx = FakeCtx(routes=FakeInformer([route]), services=FakeInformer([svc]), endpointslices=FakeInformer(slices))
+    net = network.Network(ctx, lambda: {("10.245.0.7", 8080): 20001, ("10.245.0.7", 8443): 20501})
+    backend = net.resolve("m-ns.apps.lab.local", 443, True)
+    assert backend == 20501 and isinstance(backend, network.Backend)
+    assert backend.server_name == "m-predictor.ns.svc"
+
+
+def test_auth_webhook_renders_the_forks_sidecar_service_port_and_nothing_without_auth():
+    from labsim import odh_auth
+    deploy = {"kind": "Deployment", "metadata": {"labels": {"serving.kserve.io/inferenceservice": "m",
+                                                            "component": "predictor"}},
+              "spec": {"template": {"spec": {"containers": [
+                  {"name": "kserve-container", "ports": [{"containerPort": 8080, "protocol": "TCP"}]}]}}}}
+    on = {"annotations": {"security.opendatahub.io/enable-auth": "TRUE"}}
+    assert odh_auth.mutate(deploy, {"annotations": {"security.opendatahub.io/enable-auth": "false"}}) is deploy
+    pod = odh_auth.mutate(deploy, on)["spec"]["template"]["spec"]
+    proxy = pod["containers"][-1]
+    assert proxy["name"] == "kube-rbac-proxy" and "--upstream=http://localhost:8080" in proxy["args"]
+    assert "--config-file=/etc/kube-rbac-proxy/config-file.yaml" in proxy["args"]
+    assert pod["automountServiceAccountToken"] is True
+    assert {v["name"] for v in pod["volumes"]} == {"proxy-tls", "m-kube-rbac-proxy-sar-config"}
+    # idempotent: a second pass (KServe's dry-run update) renders the same object
+    assert odh_auth.mutate(odh_auth.mutate(deploy, on), on) == odh_auth.mutate(deploy, on)
+    svc = {"kind": "Service", "metadata": {"labels": {"serving.kserve.io/inferenceservice": "m",
+                                                      "component": "predictor"}},
+           "spec": {"clusterIP": "None", "ports": [{"port": 80, "protocol": "TCP", "targetPort": 8080}]}}
+    out = odh_auth.mutate(svc, on)
+    assert out["spec"]["ports"] == [{"name": "https", "port": 8443, "protocol": "TCP", "targetPort": "https"}]
+    assert out["metadata"]["annotations"]["service.beta.openshift.io/serving-cert-secret-name"] == "m-predictor-serving-cert"
+
+
+def test_rbac_proxy_args_are_translated_for_loopback_and_fork_only_flags_dropped():
+    from labsim import odh_auth, rbac_proxy
+    args = odh_auth.proxy_container("m", 8080)["args"] + ["--upstream-timeout=60s"]
+    files = {"cert": "/c", "key": "/k", "config": "/cfg", "kubeconfig": "/kc"}
+    out = rbac_proxy.translate(args, 24000, 24500, 24750, files)
+    assert "--secure-listen-address=127.0.0.1:24500" in out and "--proxy-endpoints-port=24750" in out
+    assert "--upstream=http://127.0.0.1:24000/" in out and "--config-file=/cfg" in out
+    assert "--kubeconfig=/kc" in out and "--auth-header-fields-enabled=true" in out
+    assert not [a for a in out if a.startswith("--upstream-timeout")]

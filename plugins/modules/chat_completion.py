@@ -79,6 +79,11 @@ options:
       - Bearer token sent as C(Authorization) header, for endpoints with authentication enabled
         (C(security.opendatahub.io/enable-auth)).
     type: str
+  tokens:
+    description:
+      - Per endpoint (its C(name), else its C(model)), the bearer token to send, over O(token).
+        Like O(token), never shown (all its values are masked, the invocation at C(-vvv) included).
+    type: dict
   proxy:
     description:
       - HTTP proxy through which to reach the endpoint (C(http://host:port)), for https URLs
@@ -240,6 +245,7 @@ def argument_spec():
         stream=dict(type="bool", default=True),
         expect=dict(type="str"),
         token=dict(type="str", no_log=True),
+        tokens=dict(type="dict", no_log=True),
         ca_path=dict(type="path"),
         proxy=dict(type="str"),
         validate_certs=dict(type="bool", default=True),
@@ -282,7 +288,8 @@ def smoke_test(p, e):
     try:
         result = run_smoke_test(
             e["url"], e["model"], messages, expect=e.get("expect"), check_health=p["check_health"],
-            max_tokens=e["max_tokens"], stream=p["stream"], token=p["token"], ca_path=p["ca_path"],
+            max_tokens=e["max_tokens"], stream=p["stream"], ca_path=p["ca_path"],
+            token=(p["tokens"] or {}).get(e.get("name") or e["model"]) or p["token"],
             validate_certs=p["validate_certs"], timeout=p["timeout"], extra_body=p["extra_body"])
     except EndpointError as err:
         result = dict(failed=True, msg=str(err), url=e["url"], model=e["model"], status=err.status,

@@ -11,9 +11,14 @@ they run one after the other.
 Where a document cannot work as written on OpenShift AI 3.0 the test says so and checks what does:
 the triple-play document's internal URLs have no port, and OpenShift AI 3.0's predictor Services
 are headless (inferenceservice-config serviceClusterIPNone), so nothing answers on port 80 of the
-pod: the vLLM container listens on 8080 (RHOAIENG-39715, opendatahub-io/kserve#1073).
+pod: the vLLM container listens on 8080 (RHOAIENG-39715, opendatahub-io/kserve#1073). And the
+collection turns token authentication on (security.opendatahub.io/enable-auth), which the documents'
+commands predate: a Route answers them 401 as written, and 200 with the model's token (the
+`Authorization: Bearer` header the OpenShift AI documentation adds), read from the token Secret the
+collection made.
 """
 
+import base64
 import json
 import re
 import shlex
@@ -114,6 +119,12 @@ def document_commands(profile):
     return out
 
 
+def token_of(core, model):
+    """The bearer token of a model's token Secret (what the dashboard shows as "Token secret")."""
+    secret = core.read_namespaced_secret("default-token-%s-sa" % model, NAMESPACE)
+    return base64.b64decode(secret.data["token"]).decode()
+
+
 def registry_get(lab, path):
     """(status, body) of a GET on the lab's Model Registry (on loopback, not behind the proxy)."""
     with urllib.request.urlopen(lab["registry_url"] + path, timeout=30) as resp:  # noqa: S310 - lab URL
@@ -178,8 +189,14 @@ def test_the_documents_commands_work_as_written(deployed, lab, core, custom):
                 assert status == 200 and re.search("(?i)mistral", text), (status, text[:300])
                 ran.append("registry " + path)
                 continue
-            status, text = via_proxy(lab, url, body, timeout=120)
+            status, text = via_proxy(lab, url, body, timeout=120, headers=headers)
             host = url.split("/")[2]
+            if status == 401 and "Authorization" not in headers:
+                # Written before token authentication: refused by the kube-rbac-proxy, answered
+                # with the model's token.
+                headers = dict(headers, Authorization="Bearer " + token_of(core, body["model"]))
+                status, text = via_proxy(lab, url, body, timeout=120, headers=headers)
+                ran.append("401 without a token: " + url)
             if host.endswith(".svc.cluster.local") and ":" not in host:
                 # The document's internal URL: refused on a headless Service (module docstring).
                 assert status == 502 and "connection refused" in text, (url, status, text[:300])
@@ -214,21 +231,27 @@ def test_the_documents_commands_work_as_written(deployed, lab, core, custom):
                       if c.name == "kserve-container"]
             assert [lim.get("nvidia.com/gpu") for lim in limits] == [str(gpus[name])], limits
             ran.append("limits of " + name)
+    # Every call through a Route was refused without a token; the internal URLs reach vLLM's own
+    # port 8080 on the pod (headless Service), behind no proxy, on OpenShift AI too.
+    routed = [r for r in ran if r.startswith("POST ") and ".svc.cluster.local" not in r]
+    assert len([r for r in ran if r.startswith("401 without a token")]) == len(routed), ran
     calls = [r for r in ran if r.startswith("POST")]
     assert len(calls) == (3 if profile == "triple_play" else 4), ran
 
 
-def test_every_endpoint_answers_the_api_reference(deployed, lab, custom):
+def test_every_endpoint_answers_the_api_reference(deployed, lab, custom, core):
     """The API the documents list: GET /health, GET /v1/models (the name), POST
-    /v1/chat/completions, POST /v1/completions, on each Route."""
+    /v1/chat/completions, POST /v1/completions, on each Route, with the model's token."""
     for name in PROFILES[deployed["profile"]][2]:
         route = custom.get_namespaced_custom_object("route.openshift.io", "v1", NAMESPACE, "routes", name)
         base = "https://%s" % route["spec"]["host"]
-        assert via_proxy(lab, base + "/health")[0] == 200
-        status, text = via_proxy(lab, base + "/v1/models")
+        auth = {"Authorization": "Bearer " + token_of(core, name)}
+        assert via_proxy(lab, base + "/health")[0] == 401
+        assert via_proxy(lab, base + "/health", headers=auth)[0] == 200
+        status, text = via_proxy(lab, base + "/v1/models", headers=auth)
         assert status == 200 and [m["id"] for m in json.loads(text)["data"]] == [name]
         status, text = via_proxy(lab, base + "/v1/completions",
-                                 {"model": name, "prompt": "Kubernetes is", "max_tokens": 8})
+                                 {"model": name, "prompt": "Kubernetes is", "max_tokens": 8}, headers=auth)
         assert status == 200 and json.loads(text)["choices"][0]["text"], text[:300]
 
 
@@ -283,6 +306,19 @@ def test_benchmark_playbook_answers_fp8_versus_bf16(deployed, tmp_path):
     (cmp,) = report["comparison"]
     assert (cmp["fp8"], cmp["bf16"], cmp["fp8_gpus"], cmp["bf16_gpus"]) == ("mistral-24b-fp8", "mistral-24b-full", 1, 4)
     assert "plotly" in (tmp_path / "report.html").read_text()[:200000].lower()
+
+
+def test_tokens_never_appear_at_vvv(deployed, core):
+    """smoke_test.yml reads each model's token from its Secret and sends it (the endpoints refuse
+    requests without one), and site.yml --check --diff shows the token Secrets: at -vvv neither
+    prints a token."""
+    tokens = [token_of(core, name) for name in PROFILES[deployed["profile"]][2]]
+    for args in (("playbooks/smoke_test.yml", "-vvv"), ("site.yml", "--check", "--diff", "-vvv")):
+        rc, out = playbook(deployed["profile"], *args)
+        assert rc == 0, out[-3000:]
+        assert "failed=0" in out
+        leaked = [i for i, token in enumerate(tokens) if token in out or token[-40:] in out]
+        assert not leaked, "%s -vvv printed the token of model(s) %s" % (args[0], leaked)
 
 
 def test_teardown_leaves_no_gpu_node_running(deployed, custom):

@@ -599,6 +599,28 @@ def test_settings_are_validated_with_the_variable_named():
         "of the S3 endpoint (MinIO), as the controller reaches it."]
 
 
+@pytest.mark.parametrize("given, expected", [(None, True), ("", True), (True, True), (False, False),
+                                             ("false", False), ("Yes", True), ("off", False)])
+def test_enable_auth_is_on_by_default_and_a_boolean(given, expected):
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import settings as settings_mod
+    settings, errors = settings_mod.normalize({"s3_endpoint": "http://minio:9000", "enable_auth": given})
+    assert errors == [] and settings["enable_auth"] is expected
+
+
+def test_enable_auth_that_is_not_a_boolean_is_one_sentence():
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import settings as settings_mod
+    settings, errors = settings_mod.normalize({"s3_endpoint": "http://minio:9000", "enable_auth": "sometimes"})
+    assert errors == ["llm_serving_enable_auth must be true or false, got str 'sometimes'; set it to true or false."]
+    assert settings["enable_auth"] is True
+
+
+def test_the_old_enable_auth_variable_names_its_replacement():
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import settings as settings_mod
+    given, errors = settings_mod.split_variables({"llm_serving_inference_services_enable_auth": False}, known=())
+    assert given == {} and errors == ["llm_serving_inference_services_enable_auth is no longer read; set "
+                                      "llm_serving_enable_auth instead (it applies to every InferenceService)."]
+
+
 def test_s3_source_without_credentials_is_rejected(monkeypatch):
     m = {"name": "x", "weights": {"source": "s3", "path": "x"}, "hardware": {"instance_type": "g6e.xlarge"}}
     plan, errors = build_plan([m], s3={"endpoint_url": "http://127.0.0.1:1"})[:2]

@@ -46,6 +46,10 @@ def read_checkpoint(model, reader_factory, endpoint=None):
         raise ckpt_mod.CheckpointError("cannot read %s (%s)." % (where, str(why).rstrip(".")))
 
 
+AUTH_SIDECAR_MILLICPU = 100
+AUTH_SIDECAR_MIB = 64
+
+
 def _entry_inputs(m, settings):
     """What the plan carries of a normalised entry besides the planner's numbers: everything a
     role needs, so that no role reads llm_serving_models."""
@@ -140,6 +144,18 @@ def build_plan(models, catalog_override=None, s3=None, flavor=DEFAULT_FLAVOR, re
         q["nvidia.com/gpu"] += e["gpus"] * e["replicas"]
         q["cpu"] += int(e["resources"]["cpu"]) * e["replicas"]
         q["memory"] += int(e["resources"]["memory"][:-2]) * e["replicas"]
+    if settings.get("enable_auth"):
+        # Every predictor pod of an InferenceService with enable-auth also runs KServe's
+        # kube-rbac-proxy sidecar, whose requests Kueue charges to the same flavor: OpenShift AI
+        # 3.0's inferenceservice-config oauthProxy (kserve config/overlays/odh/patches/
+        # patch-inferenceservice-config.yaml) gives it 100m CPU and 64Mi, rounded up here to the
+        # whole CPUs and GiB the quota is written in.
+        pods = {}
+        for e in entries.values():
+            pods[e["flavor"]] = pods.get(e["flavor"], 0) + e["replicas"]
+        for flavor, n in pods.items():
+            quota[flavor]["cpu"] += -(-n * AUTH_SIDECAR_MILLICPU // 1000)
+            quota[flavor]["memory"] += -(-n * AUTH_SIDECAR_MIB // 1024)
     for q in quota.values():
         q["memory"] = "%dGi" % q["memory"]
     total_cost = sum(catalog["instance_types"][t]["hourly_cost"] * n for t, n in nodes.items())

@@ -76,6 +76,9 @@ SETTINGS = {
     "lock": (True, None, "true or false (take the run lock, a Lease in the namespace)"),
     "lock_wait": (0, _seconds, "a number of seconds, 0 or more, to wait for another run's lock (0: stop at once)"),
     "lock_seconds": (7200, _positive, "a number of seconds, more than 0, the lock lasts if a run dies holding it"),
+    # security.opendatahub.io/enable-auth on every InferenceService, and the dashboard's
+    # ServiceAccount, Role, RoleBinding and token Secret for its clients (docs/authentication.md).
+    "enable_auth": (True, None, "true or false"),
 }
 REQUIRED = ("s3_endpoint",)
 
@@ -124,7 +127,8 @@ def normalize(given):
         if not isinstance(default, str):
             value, ok = _typed(value, type(default))
             if not ok or (check is not None and not check(value)):
-                errors.append("%s must be %s, got %r." % (variable(key), what, value))
+                fix = "; set it to true or false" if isinstance(default, bool) else ""
+                errors.append("%s must be %s, got %s %r%s." % (variable(key), what, type(value).__name__, value, fix))
                 value = default
             out[key] = value
             continue
@@ -152,6 +156,8 @@ OTHER_VARIABLES = (
     "llm_serving_inference_services_results", "llm_serving_minio_models_synced",
 )
 PLAYBOOK_PREFIXES = ("llm_serving_teardown_", "llm_serving_benchmark_")
+# Variables that became settings: a run that still sets one is told its new name.
+REPLACED = {"llm_serving_inference_services_enable_auth": "llm_serving_enable_auth"}
 
 
 def split_variables(variables, known):
@@ -163,6 +169,8 @@ def split_variables(variables, known):
     for name in sorted(variables or {}):
         if name.startswith("llm_serving_") and name[len("llm_serving_"):] in SETTINGS:
             given[name[len("llm_serving_"):]] = variables[name]
+        elif name in REPLACED:
+            errors.append("%s is no longer read; set %s instead (it applies to every InferenceService)." % (name, REPLACED[name]))
         elif name not in names and not name.startswith(PLAYBOOK_PREFIXES):
             close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.75)
             if close:
