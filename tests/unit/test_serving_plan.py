@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / ".ansible" / "collections"))
+sys.path.insert(0, str(ROOT / "collections"))
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import memory  # noqa: E402
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.catalog import (  # noqa: E402
