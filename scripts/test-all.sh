@@ -33,6 +33,7 @@ trap cleanup EXIT
 
 step lint "$VENV/bin/ansible-lint"
 step sanity bash scripts/sanity.sh
+step galaxy-import bash scripts/galaxy_import.sh
 pytest_suite units tests/unit
 
 if step lab-up make --no-print-directory lab-up; then
