@@ -40,6 +40,8 @@ if step lab-up make --no-print-directory lab-up; then
   step molecule "$VENV/bin/molecule" test --all
   pytest_suite lab lab/tests
   pytest_suite integration tests/integration
+  # after the integration tests, whose last one tears its profile down: the namespace is empty
+  pytest_suite aap tests/aap
 fi
 
 "$VENV/bin/python" - "$REPORTS" "${failed_steps[@]}" <<'PY'
