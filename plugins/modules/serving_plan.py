@@ -44,7 +44,7 @@ options:
         C(connection_name), C(connection_endpoint), C(cluster_queue), C(local_queue),
         C(runtime_name), C(registry_url), C(registry_name), C(registry_namespace),
         C(registry_ca_bundle)), and C(only_models) (the models to act on, a list of names or a
-        comma-separated string; empty for all: the plan holds only those, after the whole list is
+        comma-separated string, empty for all; the plan holds only those, after the whole list is
         validated) and C(profile) (checked against O(profiles)). Their defaults live here and
         nowhere else; the plan returns them all as C(plan.settings).
     type: dict

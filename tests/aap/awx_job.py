@@ -140,7 +140,7 @@ def survey_element_errors(element, value):
         if element.get("max") not in ("", None) and len(value) > int(element["max"]):
             return ["too long"]
     elif kind == "integer":
-        if type(value) is not int:
+        if isinstance(value, bool) or not isinstance(value, int):
             return ["not an integer"]
         if element.get("min") not in ("", None) and value < int(element["min"]):
             return ["too small"]

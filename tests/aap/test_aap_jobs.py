@@ -50,9 +50,9 @@ def token(lab):
     return config["users"][0]["user"]["token"]
 
 
-@pytest.fixture(scope="module")
-def run(lab, aap, token):
-    """run(template, launch) -> JobResult, with the credentials and inventory of the lab."""
+def _runner(lab, aap, token):
+    """run(template, launch) -> JobResult, with the credentials and inventory of the lab and
+    ``token`` as the cluster credential's bearer token."""
     types = {t["name"]: t for t in aap["controller_credential_types"]}
     creds = {}
     for cred in aap["controller_credentials"]:
@@ -86,6 +86,11 @@ def run(lab, aap, token):
 
 
 @pytest.fixture(scope="module")
+def run(lab, aap, token):
+    return _runner(lab, aap, token)
+
+
+@pytest.fixture(scope="module")
 def custom(lab):
     from kubernetes import client
     api = kube_api_client(lab)
@@ -94,7 +99,11 @@ def custom(lab):
 
 
 def _explain(ran):
-    return "%s\n" % [(i, r.status) for i, _, r in ran] + "\n".join("%s: %s\n%s" % (ident, result, result.stdout[:1500] + " ... " + result.stdout[-2500:]) for ident, _, result in ran)
+    """The statuses, then each job's output (its start and its end)."""
+    lines = ["%s" % [(step[0], step[2].status) for step in ran]]
+    for ident, _launch, result in ran:
+        lines.append("%s: %s\n%s ... %s" % (ident, result, result.stdout[:1500], result.stdout[-2500:]))
+    return "\n".join(lines)
 
 
 def test_every_job_template_runs_a_playbook_of_the_project_with_the_survey(templates):
@@ -111,10 +120,10 @@ def test_every_job_template_runs_a_playbook_of_the_project_with_the_survey(templ
 def test_workflow_deploys_in_role_order_passing_the_plan_and_results(aap, templates, run, custom):
     workflow = aap["controller_workflows"][0]
     ran = awx_job.run_workflow(workflow, templates, run, LAUNCH)
-    order = [ident for ident, _, _ in ran]
+    order = [step[0] for step in ran]
     assert order == ["preflight", "capacity", "weights", "serve", "summary", "smoke_test"], _explain(ran)
-    assert all(result.status == "successful" for _, _, result in ran), _explain(ran)
-    jobs = {ident: (launch, result) for ident, launch, result in ran}
+    assert all(step[2].status == "successful" for step in ran), _explain(ran)
+    jobs = {step[0]: (step[1], step[2]) for step in ran}
     plan = jobs["preflight"][1].artifacts["llm_serving_plan"]
     assert plan["order"] == [MODEL] and plan["settings"]["profile"] == PROFILE
     # each later node received the plan the preflight node published (set_stats -> extra vars)
@@ -149,7 +158,7 @@ def test_a_failed_step_runs_the_diagnostics(aap, templates, run):
     # preflight, before anything is applied), and the workflow's failure edge runs the diagnostics.
     launch = dict(LAUNCH, llm_serving_cluster_queue="aap-not-there", llm_serving_kueue_manage_cluster_queue=False)
     ran = awx_job.run_workflow(aap["controller_workflows"][0], templates, run, launch)
-    assert [(i, r.status) for i, _, r in ran] == [
+    assert [(step[0], step[2].status) for step in ran] == [
         ("preflight", "successful"), ("capacity", "failed"), ("diagnostics", "successful")], _explain(ran)
     capacity, diagnostics = ran[1][2], ran[2][2]
     assert "ClusterQueue aap-not-there does not exist and llm_serving_kueue_manage_cluster_queue is false" in capacity.stdout
@@ -159,8 +168,62 @@ def test_a_failed_step_runs_the_diagnostics(aap, templates, run):
 def test_a_bad_survey_answer_stops_the_workflow_at_the_preflight(aap, templates, run):
     ran = awx_job.run_workflow(aap["controller_workflows"][0], templates, run,
                                dict(LAUNCH, llm_serving_only_models="mistral-24b-fp8, mistral-24b"))
-    assert [(i, r.status) for i, _, r in ran] == [("preflight", "failed")], _explain(ran)
+    assert [(step[0], step[2].status) for step in ran] == [("preflight", "failed")], _explain(ran)
     assert "llm_serving_only_models names mistral-24b, which is not in llm_serving_models" in ran[0][2].stdout
+
+
+@pytest.fixture()
+def limited_token(lab):
+    """The token of a ServiceAccount with the deployer's RBAC (the collection's own table) but for
+    one permission: create on inferenceservices. Removed afterwards."""
+    import base64
+    import time
+    from kubernetes import client, dynamic
+    sys.path.insert(0, str(ROOT / "lab"))
+    import deployer_rbac
+    api = kube_api_client(lab)
+    dyn = dynamic.DynamicClient(api)
+    objs = deployer_rbac.manifests("aap-limited", "llm-serving-system", ["private-ai"], token_secret=True)
+    for obj in objs:
+        if obj["kind"] == "ClusterRole":
+            for rule in list(obj["rules"]):
+                if "inferenceservices" in rule["resources"]:
+                    rule["resources"].remove("inferenceservices")
+                    obj["rules"].append(dict(rule, resources=["inferenceservices"],
+                                             verbs=[v for v in rule["verbs"] if v != "create"]))
+            obj["metadata"]["name"] = "aap-limited-" + obj["metadata"]["name"]
+        if "roleRef" in obj:
+            obj["roleRef"]["name"] = "aap-limited-" + obj["roleRef"]["name"]
+    applied = [o for o in objs if o["kind"] != "Namespace"]
+    for obj in applied:
+        dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"]).server_side_apply(
+            body=obj, namespace=obj["metadata"].get("namespace"), field_manager="aap-test", force_conflicts=True)
+    core = client.CoreV1Api(api)
+    deadline = time.monotonic() + 60
+    token = None
+    while token is None and time.monotonic() < deadline:
+        data = core.read_namespaced_secret("aap-limited-token", "llm-serving-system").data or {}
+        token = base64.b64decode(data["token"]).decode() if data.get("token") else None
+        time.sleep(0.2)
+    assert token, "the token controller did not fill aap-limited-token"
+    yield token
+    for obj in reversed(applied):
+        dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"]).delete(
+            name=obj["metadata"]["name"], namespace=obj["metadata"].get("namespace"))
+    api.close()
+
+
+def test_a_job_whose_service_account_lacks_a_permission_fails_in_the_preflight_naming_it(lab, aap, templates,
+                                                                                          limited_token):
+    run_limited = _runner(lab, aap, limited_token)
+    result = run_limited(templates["LLM serving - site"], {"extra_vars": LAUNCH})
+    assert result.status == "failed", result.stdout[-3000:]
+    text = " ".join(result.stdout.split())
+    assert "lacks 1 permission(s) the collection needs: create inferenceservices.serving.kserve.io cluster-wide" in text, \
+        result.stdout[-3000:]
+    # it failed before anything changed
+    assert not any(result.stats.get("changed", {}).values())
+    assert "TASK [Check the cluster identity's permissions]" in result.stdout
 
 
 def test_smoke_test_then_teardown_job_templates(templates, run, custom):

@@ -4,7 +4,6 @@ collection, and `ansible-builder create` writes the build context of the EE defi
 container engine is needed for either)."""
 
 import ast
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,7 +73,7 @@ def test_the_pinned_dev_versions_satisfy_the_ee_requirements():
 def _collections_dir(tmp_path):
     """The collection and kubernetes.core (the copy the ansible package bundles) as an EE's
     ansible_collections tree."""
-    import ansible_collections.kubernetes.core as core
+    from ansible_collections.kubernetes import core
     root = tmp_path / "collections" / "ansible_collections"
     (root / "private_ai").mkdir(parents=True)
     (root / "kubernetes").mkdir()

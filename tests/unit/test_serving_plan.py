@@ -744,18 +744,18 @@ def test_only_models_plans_the_subset_after_validating_the_whole_list(published)
     for given in ("mistral-3-fp8, devstral-2-bf16", ["mistral-3-fp8", "devstral-2-bf16"], "mistral-3-fp8 devstral-2-bf16"):
         settings, errors = settings_mod.normalize({"s3_endpoint": "http://minio:9000", "only_models": given})
         assert errors == [] and settings["only_models"] == ["mistral-3-fp8", "devstral-2-bf16"]
-        plan, errors, _ = build_plan(profile("triple_play", published), settings=settings)
+        plan, errors = build_plan(profile("triple_play", published), settings=settings)[:2]
         assert errors == [] and plan["order"] == ["mistral-3-fp8", "devstral-2-bf16"]
         assert set(plan["models"]) == {"mistral-3-fp8", "devstral-2-bf16"}
         # one g6e.xlarge for the FP8 model and one g6.12xlarge for Devstral: the BF16 Mistral's node is not planned
         assert plan["nodes"] == {"g6e.xlarge": 1, "g6.12xlarge": 1} and plan["gpus_total"] == 5
-    settings, _ = settings_mod.normalize({"s3_endpoint": "http://minio:9000", "only_models": ""})
+    settings = settings_mod.normalize({"s3_endpoint": "http://minio:9000", "only_models": ""})[0]
     assert build_plan(profile("triple_play", published), settings=settings)[0]["order"] == [
         "mistral-3-bf16", "mistral-3-fp8", "devstral-2-bf16"]
     # a bad entry outside the subset still fails: the whole list is validated
     models = profile("triple_play", published)
     models[0]["replicas"] = -1
-    settings, _ = settings_mod.normalize({"s3_endpoint": "http://minio:9000", "only_models": ["mistral-3-fp8"]})
+    settings = settings_mod.normalize({"s3_endpoint": "http://minio:9000", "only_models": ["mistral-3-fp8"]})[0]
     errors = build_plan(models, settings=settings)[1]
     assert len(errors) == 1 and "llm_serving_models[0] (mistral-3-bf16)" in errors[0]
 
@@ -764,7 +764,7 @@ def test_only_models_refuses_unknown_names_and_wrong_types_naming_the_variable(p
     from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import settings as settings_mod
     settings, errors = settings_mod.normalize({"s3_endpoint": "http://minio:9000", "only_models": "mistral-3-fp8,mistral-3"})
     assert errors == []
-    plan, errors, _ = build_plan(profile("triple_play", published), settings=settings)
+    plan, errors = build_plan(profile("triple_play", published), settings=settings)[:2]
     assert plan is None and errors == [
         "llm_serving_only_models names mistral-3, which is not in llm_serving_models; use names from mistral-3-bf16, "
         "mistral-3-fp8, devstral-2-bf16, or leave it empty to act on every model."]

@@ -330,9 +330,9 @@ def select(models, only):
     known = [m["name"] for m in models if m["name"]]
     unknown = [n for n in only if n not in known]
     if unknown:
+        verb = "is" if len(unknown) == 1 else "are"
         return [], ["llm_serving_only_models names %s, which %s not in llm_serving_models; use names from %s, or "
-                    "leave it empty to act on every model." % (", ".join(unknown), "is" if len(unknown) == 1 else "are",
-                                                              ", ".join(known))]
+                    "leave it empty to act on every model." % (", ".join(unknown), verb, ", ".join(known))]
     return [m for m in models if m["name"] in only], []
 
 

@@ -153,7 +153,8 @@ OTHER_VARIABLES = (
     "llm_serving_plan", "llm_serving_registry_ids", "llm_serving_summary",
     "llm_serving_inference_services_results", "llm_serving_minio_models_synced",
 )
-PLAYBOOK_PREFIXES = ("llm_serving_teardown_", "llm_serving_benchmark_", "llm_serving_diagnostics_")
+PLAYBOOK_PREFIXES = ("llm_serving_teardown_", "llm_serving_benchmark_", "llm_serving_diagnostics_",
+                     "llm_serving_deployer_rbac_")
 
 
 def split_variables(variables, known):
@@ -163,8 +164,8 @@ def split_variables(variables, known):
     names = set(variable(k) for k in list(SETTINGS) + list(OTHER_SETTINGS)) | set(known or ()) | set(OTHER_VARIABLES)
     given, errors = {}, []
     for name in sorted(variables or {}):
-        if name.startswith("llm_serving_") and (name[len("llm_serving_"):] in SETTINGS
-                                                 or name[len("llm_serving_"):] in OTHER_SETTINGS):
+        short = name[len("llm_serving_"):]
+        if name.startswith("llm_serving_") and (short in SETTINGS or short in OTHER_SETTINGS):
             given[name[len("llm_serving_"):]] = variables[name]
         elif name not in names and not name.startswith(PLAYBOOK_PREFIXES):
             close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.75)
