@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: cluster_queue
 short_description: The ClusterQueue a serving plan needs, from the one the cluster has
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Returns the ClusterQueue O(_input) (its name) with nominal quota at least the plan's for every
     flavor and resource, built on the live queue O(existing) without lowering any quota or changing

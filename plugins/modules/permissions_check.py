@@ -15,7 +15,7 @@ description:
   - Asks the API server, with one C(authorization.k8s.io/v1) SelfSubjectAccessReview per
     permission, whether the identity the module runs as (kubeconfig, or an AAP credential's
     C(K8S_AUTH_*) variables) has every permission of the collection's least-privilege RBAC
-    (the C(deployer_rbac) role: cluster-wide rules, and the namespaced ones in O(namespaces)).
+    (the C(deployer_rbac) role; cluster-wide rules, and the namespaced ones in O(namespaces)).
   - Fails before anything changes, naming each missing permission, what needs it, and the fix.
   - Changes nothing; runs the same in check mode.
 author:

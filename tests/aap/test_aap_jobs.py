@@ -213,14 +213,13 @@ def limited_token(lab):
     api.close()
 
 
-def test_a_job_whose_service_account_lacks_a_permission_fails_in_the_preflight_naming_it(lab, aap, templates,
-                                                                                          limited_token):
+def test_a_job_whose_identity_lacks_a_permission_fails_right_after_the_preflight(lab, aap, templates, limited_token):
     run_limited = _runner(lab, aap, limited_token)
     result = run_limited(templates["LLM serving - site"], {"extra_vars": LAUNCH})
     assert result.status == "failed", result.stdout[-3000:]
     text = " ".join(result.stdout.split())
-    assert "lacks 1 permission(s) the collection needs: create inferenceservices.serving.kserve.io cluster-wide" in text, \
-        result.stdout[-3000:]
+    expected = "lacks 1 permission(s) the collection needs: create inferenceservices.serving.kserve.io cluster-wide"
+    assert expected in text, result.stdout[-3000:]
     # it failed before anything changed
     assert not any(result.stats.get("changed", {}).values())
     assert "TASK [Check the cluster identity's permissions]" in result.stdout
