@@ -37,7 +37,7 @@ units: setup  ## unit tests (no lab)
 	$(VENV)/bin/pytest -q tests/unit
 
 changelog: setup  ## release notes from changelogs/fragments
-	$(VENV)/bin/antsibull-changelog release
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/antsibull-changelog release
 
 build: setup  ## the collection tarball in .cache/build, checked by galaxy-importer (LLM_SERVING_REPOSITORY sets its repository)
 	bash scripts/galaxy_import.sh
