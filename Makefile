@@ -2,7 +2,6 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-COLLECTION_LINK := .ansible/collections/ansible_collections/private_ai/llm_serving
 SETUP_STAMP := $(VENV)/.setup-$(shell sha256sum requirements-dev.txt | cut -c1-16)
 PROFILE ?= triple_play
 INVENTORY ?= inventories/$(PROFILE) -i inventories/lab
@@ -12,15 +11,12 @@ INVENTORY ?= inventories/$(PROFILE) -i inventories/lab
 help:  ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
 
-setup: $(SETUP_STAMP) $(COLLECTION_LINK)  ## .venv with the pinned tools; the collection linked for ansible
+setup: $(SETUP_STAMP)  ## .venv with the pinned tools (the collection resolves from the committed collections/ link)
 
 $(SETUP_STAMP): requirements-dev.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@rm -f $(VENV)/.setup-* && touch $@
-
-$(COLLECTION_LINK):
-	@mkdir -p $(dir $@) && ln -sfn ../../../.. $@
 
 demo: setup lab-build lab-up  ## build and start the lab, then run site.yml with PROFILE (triple_play) on it
 	. .lab/env && $(VENV)/bin/ansible-playbook site.yml -i $(INVENTORY)
@@ -41,10 +37,10 @@ units: setup  ## unit tests (no lab)
 	$(VENV)/bin/pytest -q tests/unit
 
 changelog: setup  ## release notes from changelogs/fragments
-	$(VENV)/bin/antsibull-changelog release
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/antsibull-changelog release
 
-build: setup  ## the collection tarball
-	$(VENV)/bin/ansible-galaxy collection build --force
+build: setup  ## the collection tarball in .cache/build, checked by galaxy-importer (LLM_SERVING_REPOSITORY sets its repository)
+	bash scripts/galaxy_import.sh
 
 clean: lab-down  ## remove the venv and caches inside the repository
 	rm -rf $(VENV) .ansible .cache .pytest_cache

@@ -173,7 +173,7 @@ class Tools:
             return data["plays"][0]["tasks"][0]["hosts"]["localhost"], seconds
         with open(self.args_file, "w", encoding="utf-8") as handle:
             json.dump({"ANSIBLE_MODULE_ARGS": module_args}, handle)
-        env = dict(self.env, PYTHONPATH=os.path.join(ROOT, ".ansible", "collections"))
+        env = dict(self.env, PYTHONPATH=os.path.join(ROOT, "collections"))
         seconds, out = run([sys.executable, os.path.join(ROOT, "plugins", "modules",
                                                          "s3_model_sync.py"), self.args_file], env)
         return json.loads(out.strip().splitlines()[-1]), seconds

@@ -32,7 +32,7 @@ trap 'rm -rf "$work"' EXIT
 dest=$work/ansible_collections/private_ai/llm_serving
 mkdir -p "$dest"
 git ls-files -co --exclude-standard \
-  | grep -vE '^(lab|benchmarks|molecule|\.ci|scripts)/' \
+  | grep -vE "^(lab|benchmarks|molecule|\.ci|scripts|collections|aap)/" \
   | while read -r f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
   | xargs -0 cp --parents -t "$dest"
 # kubernetes.core is a dependency: give ansible-test the copy the ansible package bundles.

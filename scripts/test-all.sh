@@ -41,12 +41,15 @@ trap cleanup EXIT
 
 step lint "$VENV/bin/ansible-lint"
 step sanity bash scripts/sanity.sh
+step galaxy-import bash scripts/galaxy_import.sh
 pytest_suite units tests/unit
 
 if step lab-up make --no-print-directory lab-up; then
   step molecule "$VENV/bin/molecule" test --all
   pytest_suite lab lab/tests
   pytest_suite integration tests/integration
+  # after the integration tests, whose last one tears its profile down: the namespace is empty
+  pytest_suite aap tests/aap
 fi
 
 "$VENV/bin/python" - "$REPORTS" "${failed_steps[@]}" <<'PY'

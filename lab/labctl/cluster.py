@@ -10,6 +10,7 @@ import os
 import time
 from pathlib import Path
 
+import deployer_rbac
 import gpu_catalog
 import yaml
 
@@ -203,24 +204,16 @@ def deployer_namespaces() -> list[str]:
 
 def ensure_rbac(lab: Lab, kube: Kube) -> str:
     """The deployer ServiceAccount with only what the collection needs; returns its token."""
-    docs = [d for d in yaml.safe_load_all((LAB_DIR / "manifests" / "rbac.yaml").read_text()) if d]
+    # The collection's own least-privilege table (plugins/module_utils/k8s/rbac.py, what its
+    # deployer_rbac role applies): namespaced rights (secrets above all) only in the namespaces the
+    # collection deploys into.
+    docs = deployer_rbac.manifests(DEPLOYER_SA, DEPLOYER_NS, deployer_namespaces(), token_secret=True)
+    secret = docs.pop()
     for doc in docs:
         if doc["kind"] == "Namespace":
             kube.create_if_absent(doc)
         else:
             kube.apply(doc)
-    # Namespaced rights (secrets above all) only in the namespaces the collection deploys into.
-    for ns in deployer_namespaces():
-        kube.create_if_absent({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-        kube.apply({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": "llm-serving-deployer", "namespace": ns},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                        "name": "llm-serving-deployer-namespaced"},
-            "subjects": [{"kind": "ServiceAccount", "name": DEPLOYER_SA, "namespace": DEPLOYER_NS}]})
-    secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
-              "metadata": {"name": f"{DEPLOYER_SA}-token", "namespace": DEPLOYER_NS,
-                           "annotations": {"kubernetes.io/service-account.name": DEPLOYER_SA}}}
     kube.create_if_absent(secret)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

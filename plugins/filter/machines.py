@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: machineset_report
 short_description: Phase counts and launch errors of a MachineSet's Machines
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Given the Machines (O(_input)) and a MachineSet name, returns C(phases) (for example
     C(Running=1, Provisioning=1)) and C(problems), one sentence per Machine that reports why it has no

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: serving_summary
 short_description: The deployment summary - per model URL, GPUs, readiness, TTFT, tokens/s and cost
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - Given the plan (O(_input), C(llm_serving_plan)) and the endpoint results of the
     inference_services role, returns C(rows) (one dict per model, in plan order) and C(lines) (one

@@ -43,8 +43,10 @@ options:
         (C(namespace), C(s3_endpoint), C(s3_bucket), C(s3_region), C(s3_ca_bundle),
         C(connection_name), C(connection_endpoint), C(cluster_queue), C(local_queue),
         C(runtime_name), C(registry_url), C(registry_name), C(registry_namespace),
-        C(registry_ca_bundle)). Their defaults live here and nowhere else; the plan returns them
-        all as C(plan.settings).
+        C(registry_ca_bundle)), and C(only_models) (the models to act on, a list of names or a
+        comma-separated string, empty for all; the plan holds only those, after the whole list is
+        validated) and C(profile) (checked against O(profiles)). Their defaults live here and
+        nowhere else; the plan returns them all as C(plan.settings).
     type: dict
     default: {}
   variables:
@@ -57,6 +59,13 @@ options:
     default: {}
   known_variables:
     description: The role options' names (from the roles' argument specs), for O(variables).
+    type: list
+    elements: str
+    default: []
+  profiles:
+    description:
+      - The names of the profiles the collection ships (its C(inventories/<profile>/group_vars/all/models.yml)),
+        against which the setting C(profile) (C(llm_serving_profile)) is checked.
     type: list
     elements: str
     default: []
@@ -205,6 +214,7 @@ def argspec():
         settings=dict(type="dict", default={}),
         variables=dict(type="dict", default={}),
         known_variables=dict(type="list", elements="str", default=[]),
+        profiles=dict(type="list", elements="str", default=[]),
         option_errors=dict(type="dict", default={}),
         s3_access_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AWS_ACCESS_KEY_ID"])),
         s3_secret_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AWS_SECRET_ACCESS_KEY"])),
@@ -222,7 +232,7 @@ def main():
     given, errors = settings_mod.split_variables(p["variables"], p["known_variables"])
     for role, messages in sorted(p["option_errors"].items()):
         errors.extend("role %s: %s" % (role, m.rstrip(".") + ".") for m in messages or [])
-    settings, setting_errors = settings_mod.normalize(dict(p["settings"], **given))
+    settings, setting_errors = settings_mod.normalize(dict(p["settings"], **given), p["profiles"])
     errors.extend(setting_errors)
     s3 = {"endpoint_url": settings["s3_endpoint"], "bucket": settings["s3_bucket"], "region": settings["s3_region"],
           "ca_bundle": settings["s3_ca_bundle"] or None, "validate_certs": p["s3_validate_certs"],

@@ -34,7 +34,7 @@ def start(fqcn, args):
     fd, path = tempfile.mkstemp(prefix="module-args-", suffix=".json")
     with os.fdopen(fd, "w") as fh:
         json.dump({"ANSIBLE_MODULE_ARGS": args}, fh)
-    env = dict(os.environ, PYTHONPATH=str(REPO / ".ansible" / "collections"))
+    env = dict(os.environ, PYTHONPATH=str(REPO / "collections"))
     proc = subprocess.Popen([PYTHON, str(module_path(fqcn)), path], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env, cwd=str(REPO))
     proc.args_file = path

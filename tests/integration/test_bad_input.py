@@ -229,6 +229,10 @@ CASES = {
                          r"role minio_models: argument 'llm_serving_minio_models_part_size_mb' is of type"),
     "role-option-choice": (_variables(llm_serving_inference_services_endpoint="public"),
                            r"role inference_services: .*llm_serving_inference_services_endpoint must be one of: external, internal"),
+    "only-models-unknown": (_variables(llm_serving_only_models="mistral-3-fp8, mistral-3"),
+                            r"llm_serving_only_models names mistral-3, which is not in llm_serving_models; use names from"),
+    "profile-unknown": (_variables(llm_serving_profile="triple-play"),
+                        r"llm_serving_profile 'triple-play' is not a profile of this collection; set it to one of fp8_showcase, triple_play"),
     "missing-s3-credentials": (_variables(llm_serving_s3_access_key="", llm_serving_s3_secret_key=""),
                                r"S3 credentials are missing: set llm_serving_s3_access_key and llm_serving_s3_secret_key"),
 }

@@ -78,7 +78,7 @@ def rest(base, method, path, body=None):
 def module(args, check=False, diff=False):
     """Run the module the way Ansible does (an args file), return its JSON result."""
     payload = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-    env = dict(os.environ, PYTHONPATH=str(ROOT / ".ansible" / "collections"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "collections"))
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / ("mr-args-%s.json" % uuid.uuid4().hex)
     tmp.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": payload}))
     try:

@@ -58,7 +58,7 @@ def run_play(lab, tmp_path, tasks, extra_vars, check=True):
 def role_plan(lab, **settings):
     """llm_serving_plan as the preflight makes it, for a role run on its own: the settings with
     their defaults (module_utils/serving_plan/settings.py) and no models."""
-    sys.path.insert(0, str(REPO / ".ansible" / "collections"))
+    sys.path.insert(0, str(REPO / "collections"))
     from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import settings as settings_mod
     normalized, errors = settings_mod.normalize(dict({"s3_endpoint": lab["s3"]["endpoint"]}, **settings))
     assert errors == []

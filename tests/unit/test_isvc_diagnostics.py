@@ -6,7 +6,7 @@ The objects are shaped like what the apiserver, the scheduler, the kubelet and K
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "collections"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.diagnostics import (  # noqa: E402
     Diagnostics,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "collections"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.quantity import quantity  # noqa: E402
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.readiness import (  # noqa: E402

@@ -135,7 +135,7 @@ def start_module(api, **args):
     args = dict({"host": api.url, "api_key": "unit-test-token", "namespace": "ns", "timeout": 30}, **args)
     path = Path(os.environ.get("TMPDIR", "/tmp")) / ("isvc-args-%d.json" % os.getpid())
     path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    env = dict(os.environ, PYTHONPATH=str(REPO / ".ansible" / "collections"))
+    env = dict(os.environ, PYTHONPATH=str(REPO / "collections"))
     return subprocess.Popen([sys.executable, str(REPO / "plugins" / "modules" / "inference_service_wait.py"),
                              str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 

@@ -6,7 +6,7 @@ and how to stop it. The lab's Machine API follows the delete priority these rely
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "collections"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.machines import (  # noqa: E402
     gpu_scale_down,

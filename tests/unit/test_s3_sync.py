@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "collections"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
 
 from botocore.exceptions import ClientError, EndpointConnectionError  # noqa: E402
 
@@ -332,7 +332,7 @@ def test_loading_the_module_does_not_import_boto3():
             "assert m.HAS_BOTO3; "
             "print(sorted(n for n in sys.modules if n.split('.')[0] in ('boto3', 'botocore')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env=dict(os.environ, PYTHONPATH=str(root / ".ansible" / "collections")))
+                         env=dict(os.environ, PYTHONPATH=str(root / "collections")))
     assert out.stdout.strip() == "[]"
 
 

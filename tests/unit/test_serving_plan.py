@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / ".ansible" / "collections"))
+sys.path.insert(0, str(ROOT / "collections"))
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import memory  # noqa: E402
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.catalog import (  # noqa: E402
@@ -587,7 +587,7 @@ def test_settings_are_validated_with_the_variable_named():
                                                "local_queue": 7, "runtime": "x"})
     assert errors == [
         "llm_serving_runtime is not a setting of this collection; known: " + ", ".join(
-            "llm_serving_" + k for k in sorted(settings_mod.SETTINGS)) + ".",
+            "llm_serving_" + k for k in sorted(list(settings_mod.SETTINGS) + list(settings_mod.OTHER_SETTINGS))) + ".",
         "llm_serving_namespace 'Private_AI' is not a DNS-1123 label (lower case letters, digits and '-', at most 63).",
         "llm_serving_s3_endpoint 'minio:9000' is not an http:// or https:// URL of the S3 endpoint (MinIO), as the "
         "controller reaches it.",
@@ -760,3 +760,47 @@ def test_tensor_parallel_size_defaults_to_the_gpus_of_a_replica(dirs):
     assert errors == []
     assert plan["models"]["bf16"]["tensor_parallel_size"] == 4
     assert plan["models"]["bf16"]["pipeline_parallel_size"] == 1
+
+
+def test_only_models_plans_the_subset_after_validating_the_whole_list(published):
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import settings as settings_mod
+    for given in ("mistral-3-fp8, devstral-2-bf16", ["mistral-3-fp8", "devstral-2-bf16"], "mistral-3-fp8 devstral-2-bf16"):
+        settings, errors = settings_mod.normalize({"s3_endpoint": "http://minio:9000", "only_models": given})
+        assert errors == [] and settings["only_models"] == ["mistral-3-fp8", "devstral-2-bf16"]
+        plan, errors = build_plan(profile("triple_play", published), settings=settings)[:2]
+        assert errors == [] and plan["order"] == ["mistral-3-fp8", "devstral-2-bf16"]
+        assert set(plan["models"]) == {"mistral-3-fp8", "devstral-2-bf16"}
+        # one g6e.xlarge for the FP8 model and one g6.12xlarge for Devstral: the BF16 Mistral's node is not planned
+        assert plan["nodes"] == {"g6e.xlarge": 1, "g6.12xlarge": 1} and plan["gpus_total"] == 5
+    settings = settings_mod.normalize({"s3_endpoint": "http://minio:9000", "only_models": ""})[0]
+    assert build_plan(profile("triple_play", published), settings=settings)[0]["order"] == [
+        "mistral-3-bf16", "mistral-3-fp8", "devstral-2-bf16"]
+    # a bad entry outside the subset still fails: the whole list is validated
+    models = profile("triple_play", published)
+    models[0]["replicas"] = -1
+    settings = settings_mod.normalize({"s3_endpoint": "http://minio:9000", "only_models": ["mistral-3-fp8"]})[0]
+    errors = build_plan(models, settings=settings)[1]
+    assert len(errors) == 1 and "llm_serving_models[0] (mistral-3-bf16)" in errors[0]
+
+
+def test_only_models_refuses_unknown_names_and_wrong_types_naming_the_variable(published):
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import settings as settings_mod
+    settings, errors = settings_mod.normalize({"s3_endpoint": "http://minio:9000", "only_models": "mistral-3-fp8,mistral-3"})
+    assert errors == []
+    plan, errors = build_plan(profile("triple_play", published), settings=settings)[:2]
+    assert plan is None and errors == [
+        "llm_serving_only_models names mistral-3, which is not in llm_serving_models; use names from mistral-3-bf16, "
+        "mistral-3-fp8, devstral-2-bf16, or leave it empty to act on every model."]
+    errors = settings_mod.normalize({"s3_endpoint": "http://minio:9000", "only_models": {"a": 1}})[1]
+    assert errors == ["llm_serving_only_models must be the names of llm_serving_models entries, as a list or a "
+                      "comma-separated string (empty: every model), got dict {'a': 1}."]
+
+
+def test_profile_is_checked_against_the_profiles_found():
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import settings as settings_mod
+    profiles = ["fp8_showcase", "triple_play"]
+    settings, errors = settings_mod.normalize({"s3_endpoint": "http://minio:9000", "profile": "fp8_showcase"}, profiles)
+    assert errors == [] and settings["profile"] == "fp8_showcase"
+    errors = settings_mod.normalize({"s3_endpoint": "http://minio:9000", "profile": "triple-play"}, profiles)[1]
+    assert errors == ["llm_serving_profile 'triple-play' is not a profile of this collection; set it to one of "
+                      "fp8_showcase, triple_play, or leave it unset to use the inventory's llm_serving_models."]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "collections"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common import errors, http, retry  # noqa: E402
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import report  # noqa: E402

@@ -321,6 +321,21 @@ def normalize_all(models, settings, catalog):
     return out, errors
 
 
+def select(models, only):
+    """(the entries to act on, errors): the normalised ``models`` named in ``only`` (the setting
+    ``only_models``, in the list's order), all of them when it is empty; a name that is not an
+    entry is one sentence naming the variable and the names to choose from."""
+    if not only:
+        return models, []
+    known = [m["name"] for m in models if m["name"]]
+    unknown = [n for n in only if n not in known]
+    if unknown:
+        verb = "is" if len(unknown) == 1 else "are"
+        return [], ["llm_serving_only_models names %s, which %s not in llm_serving_models; use names from %s, or "
+                    "leave it empty to act on every model." % (", ".join(unknown), verb, ", ".join(known))]
+    return [m for m in models if m["name"] in only], []
+
+
 def conflicts(models):
     """Problems between entries: a name twice, two models writing the same S3 path or one's path a
     prefix of another's, and one registered model version given two different contents."""

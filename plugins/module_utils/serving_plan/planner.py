@@ -91,6 +91,9 @@ def build_plan(models, catalog_override=None, s3=None, flavor=DEFAULT_FLAVOR, re
     except ValueError as e:
         return None, [str(e)], warnings
     normalized, errors = inputs.normalize_all(models, settings, catalog)
+    if not errors:
+        # the whole list is validated; only the subset is planned (and so acted on by every role)
+        normalized, errors = inputs.select(normalized, settings.get("only_models"))
     if read_checkpoints and not reader_factory:
         problem = s3_problem(s3, normalized)
         if problem:

@@ -81,6 +81,16 @@ SETTINGS = {
     "enable_auth": (True, None, "true or false"),
 }
 REQUIRED = ("s3_endpoint",)
+# Settings that are not one string.
+# - only_models: the models to act on, by name; an AAP survey's text answer ("a, b") is accepted
+#   as well as a list. Empty: every model. The planner applies it (inputs.select), so every role,
+#   which reads only the plan, acts on the same subset.
+# - profile: a models list the collection ships (inventories/<profile>/group_vars/all/models.yml),
+#   loaded by the preflight role instead of the inventory's; validated against those it found.
+OTHER_SETTINGS = {
+    "only_models": "the names of llm_serving_models entries, as a list or a comma-separated string (empty: every model)",
+    "profile": "the name of a profile the collection ships",
+}
 
 
 def variable(setting):
@@ -108,15 +118,48 @@ def _typed(value, kind):
     return value, False
 
 
-def normalize(given):
+def names(key, value, errors):
+    """The list of names a name-list setting (``only_models``) holds, or [] with a sentence in
+    ``errors`` when it is neither a list of strings nor a string."""
+    if value is None or value == "" or value == []:
+        return []
+    if isinstance(value, str):
+        items = re.split(r"[,\s]+", value)
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = [v.strip() for v in value]
+    else:
+        errors.append("%s must be %s, got %s %r." % (variable(key), OTHER_SETTINGS[key], type(value).__name__, value))
+        return []
+    out = []
+    for item in items:
+        if item and item not in out:
+            out.append(item)
+    return out
+
+
+def profile(value, profiles, errors):
+    """The profile name (empty when not set), checked against the ``profiles`` found."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or value.strip() not in (profiles or ()):
+        errors.append("%s %r is not a profile of this collection; set it to one of %s, or leave it unset to use the "
+                      "inventory's llm_serving_models." % (variable("profile"), value, ", ".join(sorted(profiles or ())) or "(none found)"))
+        return ""
+    return value.strip()
+
+
+def normalize(given, profiles=None):
     """(settings, errors): every setting with its default where ``given`` (setting -> value, the
-    inventory's llm_serving_<setting> without the prefix) leaves it out or empty."""
+    inventory's llm_serving_<setting> without the prefix) leaves it out or empty. ``profiles``
+    are the profile names the collection ships (for ``profile``)."""
     errors = []
     out = {}
     for key in sorted(given or {}):
-        if key not in SETTINGS:
+        if key not in SETTINGS and key not in OTHER_SETTINGS:
             errors.append("%s is not a setting of this collection; known: %s."
-                          % (variable(key), ", ".join(variable(k) for k in sorted(SETTINGS))))
+                          % (variable(key), ", ".join(variable(k) for k in sorted(list(SETTINGS) + list(OTHER_SETTINGS)))))
+    out["only_models"] = names("only_models", (given or {}).get("only_models"), errors)
+    out["profile"] = profile((given or {}).get("profile"), profiles, errors)
     for key, (default, check, what) in SETTINGS.items():
         value = (given or {}).get(key)
         if value is None or value == "":
@@ -155,7 +198,8 @@ OTHER_VARIABLES = (
     "llm_serving_plan", "llm_serving_registry_ids", "llm_serving_summary",
     "llm_serving_inference_services_results", "llm_serving_minio_models_synced",
 )
-PLAYBOOK_PREFIXES = ("llm_serving_teardown_", "llm_serving_benchmark_")
+PLAYBOOK_PREFIXES = ("llm_serving_teardown_", "llm_serving_benchmark_", "llm_serving_diagnostics_",
+                     "llm_serving_deployer_rbac_")
 # Variables that became settings: a run that still sets one is told its new name.
 REPLACED = {"llm_serving_inference_services_enable_auth": "llm_serving_enable_auth"}
 
@@ -164,10 +208,11 @@ def split_variables(variables, known):
     """(settings given, errors): the settings among the inventory's llm_serving_* ``variables``
     (name -> value), and one sentence for each name that is neither a setting, a role option
     (``known``), nor one of OTHER_VARIABLES: most often a typo, which would otherwise be ignored."""
-    names = set(variable(k) for k in SETTINGS) | set(known or ()) | set(OTHER_VARIABLES)
+    names = set(variable(k) for k in list(SETTINGS) + list(OTHER_SETTINGS)) | set(known or ()) | set(OTHER_VARIABLES)
     given, errors = {}, []
     for name in sorted(variables or {}):
-        if name.startswith("llm_serving_") and name[len("llm_serving_"):] in SETTINGS:
+        short = name[len("llm_serving_"):]
+        if name.startswith("llm_serving_") and (short in SETTINGS or short in OTHER_SETTINGS):
             given[name[len("llm_serving_"):]] = variables[name]
         elif name in REPLACED:
             errors.append("%s is no longer read; set %s instead (it applies to every InferenceService)." % (name, REPLACED[name]))

@@ -1,0 +1,102 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: permissions_check
+short_description: Check with SelfSubjectAccessReviews that the cluster identity may do what the collection does
+version_added: 0.1.0
+description:
+  - Asks the API server, with one C(authorization.k8s.io/v1) SelfSubjectAccessReview per
+    permission, whether the identity the module runs as (kubeconfig, or an AAP credential's
+    C(K8S_AUTH_*) variables) has every permission of the collection's least-privilege RBAC
+    (the C(deployer_rbac) role; cluster-wide rules, and the namespaced ones in O(namespaces)).
+  - Fails before anything changes, naming each missing permission, what needs it, and the fix.
+  - Changes nothing; runs the same in check mode.
+author:
+  - Private AI platform team (@private-ai)
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+options:
+  namespaces:
+    description: The namespaces the collection deploys into (the namespaced rules are checked there).
+    type: list
+    elements: str
+    required: true
+  fail_on_missing:
+    description: Fail when a permission is missing; false returns them in RV(missing).
+    type: bool
+    default: true
+requirements:
+  - kubernetes >= 24.2.0
+"""
+
+EXAMPLES = r"""
+- name: Check the deployer's permissions before anything changes
+  private_ai.llm_serving.permissions_check:
+    namespaces: [private-ai]
+"""
+
+RETURN = r"""
+missing:
+  description: The permissions the identity lacks, each a sentence such as C(create inferenceservices.serving.kserve.io cluster-wide).
+  returned: always
+  type: list
+  elements: str
+checked:
+  description: How many permissions were reviewed.
+  returned: always
+  type: int
+"""
+
+import copy
+
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import rbac
+
+
+def argspec():
+    spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec.update(namespaces=dict(type="list", elements="str", required=True),
+                fail_on_missing=dict(type="bool", default=True))
+    return spec
+
+
+def main():
+    module = AnsibleK8SModule(argument_spec=argspec(), supports_check_mode=True)
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+    try:
+        client = get_api_client(module=module)
+        review = client.resource("SelfSubjectAccessReview", "authorization.k8s.io/v1")
+    except CoreException as exc:
+        module.fail_json(msg="Could not connect to the Kubernetes API: %s" % to_native(exc))
+    checks = rbac.checks(module.params["namespaces"])
+    missing = []
+    for check in checks:
+        attrs = dict((k, check[k]) for k in ("verb", "group", "resource", "subresource", "namespace") if check[k])
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": attrs}}
+        try:
+            # a review is not stored: creating one changes nothing, in check mode too
+            answer = client.create(review, body).to_dict()
+        except Exception as exc:  # pylint: disable=broad-except
+            module.fail_json(msg="Could not review the permission to %s: %s" % (rbac.describe(check), to_native(exc)))
+        if not (answer.get("status") or {}).get("allowed"):
+            missing.append(check)
+    result = dict(changed=False, checked=len(checks), missing=[rbac.describe(c) for c in missing])
+    if missing and module.params["fail_on_missing"]:
+        module.fail_json(msg=rbac.missing_message(missing), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
