@@ -148,7 +148,8 @@ def test_site_in_check_mode_with_diff_changes_nothing(templates, run):
 
 def test_benchmark_job_template(templates, run):
     result = run(templates["LLM serving - benchmark"],
-                 {"extra_vars": dict(LAUNCH, llm_serving_benchmark_requests=2)})
+                 {"extra_vars": dict(LAUNCH, llm_serving_benchmark_max_requests=4, llm_serving_benchmark_sweep_points=2,
+                                     llm_serving_benchmark_output_tokens=16, llm_serving_benchmark_prompt_tokens=32)})
     assert result.status == "successful", result.stdout[-3000:]
     assert MODEL in result.stdout and "TTFT" in result.stdout
 

@@ -14,6 +14,7 @@ import pytest
 import module_runner
 from isvc_lab import api_client, core, custom, lab  # noqa: F401 pylint: disable=unused-import
 from test_bad_input import INVENTORY, PLAYBOOK, REPO, failure_messages
+from test_site_faults import torn_down_after  # noqa: F401 pylint: disable=unused-import
 
 MODULE = "private_ai.llm_serving.run_lock"
 NAMESPACE = "private-ai"  # inventories/triple_play

@@ -8,6 +8,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 
 from isvc_lab import api_client, core, custom, lab  # noqa: F401 pylint: disable=unused-import
 from test_bad_input import INVENTORY, PLAYBOOK, REPO, failure_messages
@@ -23,6 +25,19 @@ def site(*args, timeout=900):
 
 def lab_up():
     subprocess.run(["make", "--no-print-directory", "lab-up"], cwd=REPO, capture_output=True, check=True, timeout=600)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def torn_down_after():
+    """These tests deploy the triple_play profile into private-ai, which other suites share (the AAP
+    workflow deploys another profile there, with quota for its own models only): teardown.yml after."""
+    yield
+    teardown()
+
+
+def teardown():
+    subprocess.run([PLAYBOOK, "playbooks/teardown.yml"] + INVENTORY, cwd=REPO, capture_output=True, text=True,
+                   timeout=900, check=False)
 
 
 def test_model_registry_down_during_registry_seed_then_back(lab):
