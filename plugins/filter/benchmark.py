@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: benchmark_targets
 short_description: The models playbooks/benchmark.yml benchmarks, with their endpoint URLs
-version_added: 0.4.0
+version_added: 0.1.0
 description:
   - Given the plan (O(_input), C(llm_serving_plan)) and the inference_service_wait result, returns
     C([{name, url}]) in plan order, only the models in O(names) when given.

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: gpu_machinesets
 short_description: Scale (or clone) the OpenShift MachineSets that give the GPU nodes a serving plan needs
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - Reads the cluster's infrastructure name (C(Infrastructure) C(cluster), C(config.openshift.io/v1)) and
     the MachineSets of O(namespace), in one module run.

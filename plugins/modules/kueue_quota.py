@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: kueue_quota
 short_description: Kueue ResourceFlavors, ClusterQueue quota and LocalQueue for a serving plan, in one run
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - Reads the ClusterQueue C(settings.cluster_queue) of O(plan), computes the one the plan needs from it (quota
     raised to the plan's, never lowered; a GPU flavor the queue lacks gets a resource group covering only

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: llm_benchmark
 short_description: Load-test an OpenAI-compatible (vLLM) endpoint with vLLM's benchmark metrics
-version_added: 0.4.0
+version_added: 0.1.0
 description:
   - Sends streamed chat completions to one endpoint from a concurrent client inside the module
     process (threads, one kept-alive connection each) under a load profile named as GuideLLM

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: llm_benchmark_report
 short_description: Join llm_benchmark results with the serving plan's cost and write the report
-version_added: 0.4.0
+version_added: 0.1.0
 description:
   - "Joins each model's M(private_ai.llm_serving.llm_benchmark) result with its entry in the plan
     (C(llm_serving_plan)): GPUs, precision, vLLM arguments and $/hour; quotes the cost per million

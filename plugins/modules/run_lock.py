@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: run_lock
 short_description: Take or release the run lock, a Lease in the namespace, so two runs do not deploy at once
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - O(state=acquired) takes the C(coordination.k8s.io/v1) Lease O(name) in O(namespace) for a new holder
     identity (returned as RV(holder)), as client-go's leader election takes a Lease - create when absent,
