@@ -25,6 +25,7 @@ from urllib.request import getproxies, proxy_bypass
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import excerpt
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import lines as http_lines
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.openai.client import (
     base_url,
     chunk_content,
@@ -170,7 +171,7 @@ class Worker(object):
         chunks = 0
         usage = None
         done = False
-        for payload in iter_sse_data(_lines(resp)):
+        for payload in iter_sse_data(http_lines(resp)):
             now = self.clock()
             if now > deadline:
                 raise _Failure("timeout", "no complete answer within %g s" % self.ep.timeout)
@@ -233,11 +234,3 @@ def _closed_by_peer(sock):
     except (OSError, ValueError):
         return True
     return bool(readable)
-
-
-def _lines(resp):
-    while True:
-        line = resp.readline()
-        if not line:
-            return
-        yield line

@@ -51,3 +51,13 @@ def json_request(body):
     if body is None:
         return None, {}
     return json.dumps(body).encode("utf-8"), {"Content-Type": "application/json"}
+
+
+def lines(resp):
+    """The lines of a streamed HTTP response (``readline`` until EOF), as they arrive: what a
+    Server-Sent Events parser reads."""
+    while True:
+        line = resp.readline()
+        if not line:
+            return
+        yield line

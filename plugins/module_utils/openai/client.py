@@ -25,6 +25,7 @@ __metaclass__ = type
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import (
     error_body, excerpt, json_request, retry_after)
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import lines as http_lines
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.retry import Retry, retryable
 
 import http.client
@@ -289,7 +290,7 @@ class ChatProbe(object):
 
         def read_stream(resp):
             result = StreamResult(self.t_sent, self.clock)
-            for payload in iter_sse_data(_lines(resp)):
+            for payload in iter_sse_data(http_lines(resp)):
                 result.feed(payload)
                 if result.done:
                     break
@@ -334,14 +335,6 @@ class ChatProbe(object):
                        "prompt_tokens": usage.get("prompt_tokens"), "finish_reason": finish,
                        "output_tokens_source": source})
         return result
-
-
-def _lines(resp):
-    while True:
-        line = resp.readline()
-        if not line:
-            return
-        yield line
 
 
 def run_smoke_test(url, model, messages, expect=None, check_health=True, **kwargs):
