@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 from urllib.error import HTTPError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "collections"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import (  # noqa: E402
     error_body,

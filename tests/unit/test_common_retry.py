@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "collections"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.retry import (  # noqa: E402
     RETRY_AFTER_MAX,

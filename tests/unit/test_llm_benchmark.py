@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / ".ansible" / "collections"))
+sys.path.insert(0, str(ROOT / "collections"))
 sys.path.insert(0, str(ROOT / "lab"))
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.benchmark import bench, metrics  # noqa: E402
@@ -323,7 +323,7 @@ def run_module(args, check=False):
     path.parent.mkdir(exist_ok=True)
     a = dict(args, _ansible_check_mode=check)
     path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": a}))
-    env = dict(os.environ, PYTHONPATH=str(ROOT / ".ansible" / "collections"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "collections"))
     p = subprocess.run([sys.executable, str(ROOT / "plugins" / "modules" / "llm_benchmark.py"), str(path)],
                        capture_output=True, text=True, env=env, cwd=str(ROOT), check=False)
     path.unlink()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / ".ansible" / "collections"))
+sys.path.insert(0, str(ROOT / "collections"))
 sys.path.insert(0, str(ROOT / "lab"))
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.benchmark import bench, report  # noqa: E402

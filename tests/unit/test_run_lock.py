@@ -5,7 +5,7 @@ import datetime
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".ansible" / "collections"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import lease  # noqa: E402
 

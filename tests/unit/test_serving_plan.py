@@ -749,7 +749,7 @@ def test_planning_does_not_import_boto3():
             "import ansible_collections.private_ai.llm_serving.plugins.modules.serving_plan; "
             "print(sorted(n for n in sys.modules if n.split('.')[0] in ('boto3', 'botocore')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env=dict(os.environ, PYTHONPATH=str(root / ".ansible" / "collections")))
+                         env=dict(os.environ, PYTHONPATH=str(root / "collections")))
     assert out.stdout.strip() == "[]"
 
 
