@@ -74,7 +74,7 @@ options:
     type: str
     default: private-ai-llm-serving
 requirements:
-  - kubernetes >= 24.2.0
+  - kubernetes >= 24.2.0, only for connection options the collection's client leaves to kubernetes.core (proxies, exec plugins)
 notes:
   - The computations are in C(module_utils/k8s/machines.py), unit-tested; the Machine API objects follow
     openshift/api C(machine/v1beta1/types_machineset.go) and C(types_awsprovider.go).

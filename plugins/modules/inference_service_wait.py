@@ -74,7 +74,7 @@ options:
     type: bool
     default: true
 requirements:
-  - kubernetes >= 24.2.0
+  - kubernetes >= 24.2.0, only for connection options the collection's client leaves to kubernetes.core (proxies, exec plugins)
 notes:
   - Needs C(list) and C(watch) on C(inferenceservices.serving.kserve.io), C(deployments.apps) and
     C(pods) in O(namespace), and C(get) on its C(services) (the internal URL); the diagnostics also
@@ -188,12 +188,10 @@ diagnostics:
 import gc
 import traceback
 
-from ansible_collections.kubernetes.core.plugins.module_utils.ansiblemodule import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.retry import retryable
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import ConnectionFailed, connect
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.diagnostics import (
     Diagnostics,
     failure_message,
@@ -218,24 +216,21 @@ def argument_spec():
     return spec
 
 
-def connect(module, waiter):
-    """kubernetes.core's client; an apiserver that is down (restarting) is retried until the deadline."""
+def client(module, waiter):
+    """The Kubernetes client. The collection's own connects only when it sends; kubernetes.core's (for
+    proxies and exec plugins) discovers at once, so an apiserver that is down (restarting) is
+    retried until the deadline."""
     attempt = 0
     while True:
         try:
-            return get_api_client(module).client
-        except CoreException as exc:
-            module.fail_json(msg="Cannot create a Kubernetes client: %s" % exc)
-        except Exception as exc:  # urllib3/kubernetes raise many types for "cannot connect"
-            status = getattr(exc, "status", None)
-            if status and not retryable(status):
-                module.fail_json(msg="The Kubernetes API refused kubernetes.core's discovery request: "
-                                 "HTTP %s %s" % (status, getattr(exc, "reason", "")))
+            return connect(module)
+        except ConnectionFailed as exc:
             if waiter.remaining() <= 0:
-                module.fail_json(msg="Cannot reach the Kubernetes API within the %g s timeout: %s"
-                                 % (waiter.timeout, exc), exception=traceback.format_exc())
+                module.fail_json(msg="Cannot reach the Kubernetes API within the %g s timeout: %s" % (waiter.timeout, exc.msg))
             waiter.backoff(attempt)
             attempt += 1
+        except ModuleError as exc:
+            module.fail_json(msg="Cannot create a Kubernetes client: %s" % exc.msg)
 
 
 def summaries(transport, namespace, outcome):
@@ -253,8 +248,7 @@ def summaries(transport, namespace, outcome):
 
 
 def main():
-    module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=argument_spec(),
-                              supports_check_mode=True, check_pyyaml=False)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
     if not p["names"] and not p["label_selector"]:
         module.fail_json(msg="Give names and/or label_selector: nothing to wait for in namespace %s."
@@ -263,7 +257,7 @@ def main():
         module.fail_json(msg="timeout must be a positive number of seconds, got %s." % p["timeout"])
     waiter = Waiter(None, p["namespace"], names=p["names"], label_selector=p["label_selector"],
                     timeout=p["timeout"], fail_fast=p["fail_fast"])
-    waiter.transport = KubeTransport(connect(module, waiter))
+    waiter.transport = KubeTransport(client(module, waiter))
     transport = waiter.transport
     try:
         outcome = waiter.run()
@@ -272,8 +266,8 @@ def main():
                          exception=traceback.format_exc())
     result = dict(changed=False, inference_services=summaries(transport, p["namespace"], outcome),
                   elapsed=outcome["elapsed"], watch=waiter.stats)
-    # The interpreter's final garbage collection walks every object of the kubernetes client
-    # (0.3 s and more on a busy controller) after the result is written: Ansible would only see
+    # The interpreter's final garbage collection walks every object (0.3 s and more on a busy
+    # controller with kubernetes.core's client) after the result is written: Ansible would only see
     # readiness that much later. Nothing is left to collect that matters, so skip it.
     gc.freeze()
     if outcome["ready"]:

@@ -57,7 +57,7 @@ options:
     type: bool
     default: true
 requirements:
-  - kubernetes >= 24.2.0
+  - kubernetes >= 24.2.0, only for connection options the collection's client leaves to kubernetes.core (proxies, exec plugins)
   - PyYAML
 notes:
   - Deleting is not this module's job; use M(kubernetes.core.k8s) with O(kubernetes.core.k8s#module:state=absent).
@@ -107,14 +107,15 @@ objects:
 """
 
 
+from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.apply import apply_all, report
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.module import run_module
 
 try:
     import yaml
-except ImportError:  # AnsibleK8SModule reports the missing library.
-    pass
+except ImportError:
+    yaml = None
 
 
 OPTIONS = dict(
@@ -147,6 +148,8 @@ def load_definitions(module, raw):
 
 
 def run(module, cluster):
+    if yaml is None:
+        module.fail_json(msg=missing_required_lib("PyYAML"))
     definitions = load_definitions(module, module.params["definition"])
     # A Secret's values must not come back in the module's output, its invocation (-vvv) included:
     # registering them as no_log values makes Ansible mask them wherever they appear.
@@ -155,7 +158,7 @@ def run(module, cluster):
             for field in ("data", "stringData"):
                 for value in (definition.get(field) or {}).values():
                     if value:
-                        module._module.no_log_values.add(to_native(value))
+                        module.no_log_values.add(to_native(value))
     cluster.applier.force_conflicts = module.params["force_conflicts"]
     cluster.applier.dry_run_new = module.params["dry_run_new"]
     return report(apply_all(cluster.applier, definitions, namespace=module.params["namespace"]), diff=module._diff)

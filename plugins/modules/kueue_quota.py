@@ -66,7 +66,7 @@ options:
     type: str
     default: private-ai-llm-serving
 requirements:
-  - kubernetes >= 24.2.0
+  - kubernetes >= 24.2.0, only for connection options the collection's client leaves to kubernetes.core (proxies, exec plugins)
   - PyYAML
 notes:
   - The computations are in C(module_utils/k8s/kueue.py), unit-tested.

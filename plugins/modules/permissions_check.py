@@ -33,7 +33,7 @@ options:
     type: bool
     default: true
 requirements:
-  - kubernetes >= 24.2.0
+  - kubernetes >= 24.2.0, only for connection options the collection's client leaves to kubernetes.core (proxies, exec plugins)
 """
 
 EXAMPLES = r"""
@@ -54,31 +54,15 @@ checked:
   type: int
 """
 
-import copy
-
-from ansible.module_utils.common.text.converters import to_native
-
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import rbac
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.module import run_module
+
+OPTIONS = dict(namespaces=dict(type="list", elements="str", required=True),
+               fail_on_missing=dict(type="bool", default=True))
 
 
-def argspec():
-    spec = copy.deepcopy(AUTH_ARG_SPEC)
-    spec.update(namespaces=dict(type="list", elements="str", required=True),
-                fail_on_missing=dict(type="bool", default=True))
-    return spec
-
-
-def main():
-    module = AnsibleK8SModule(argument_spec=argspec(), supports_check_mode=True)
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-    try:
-        client = get_api_client(module=module)
-        review = client.resource("SelfSubjectAccessReview", "authorization.k8s.io/v1")
-    except CoreException as exc:
-        module.fail_json(msg="Could not connect to the Kubernetes API: %s" % to_native(exc))
+def run(module, cluster):
     checks = rbac.checks(module.params["namespaces"])
     missing = []
     for check in checks:
@@ -87,15 +71,19 @@ def main():
                 "spec": {"resourceAttributes": attrs}}
         try:
             # a review is not stored: creating one changes nothing, in check mode too
-            answer = client.create(review, body).to_dict()
-        except Exception as exc:  # pylint: disable=broad-except
-            module.fail_json(msg="Could not review the permission to %s: %s" % (rbac.describe(check), to_native(exc)))
+            answer = cluster.create(body)
+        except ModuleError as exc:
+            raise ModuleError("Could not review the permission to %s: %s" % (rbac.describe(check), exc.msg))
         if not (answer.get("status") or {}).get("allowed"):
             missing.append(check)
     result = dict(changed=False, checked=len(checks), missing=[rbac.describe(c) for c in missing])
     if missing and module.params["fail_on_missing"]:
-        module.fail_json(msg=rbac.missing_message(missing), **result)
-    module.exit_json(**result)
+        raise ModuleError(rbac.missing_message(missing), **result)
+    return result
+
+
+def main():
+    run_module(OPTIONS, run, field_manager="private-ai-llm-serving")
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ options:
     type: int
     default: 0
 requirements:
-  - kubernetes >= 24.2.0
+  - kubernetes >= 24.2.0, only for connection options the collection's client leaves to kubernetes.core (proxies, exec plugins)
 notes:
   - The logic is in C(module_utils/k8s/lease.py), after k8s.io/client-go tools/leaderelection (leaselock.go,
     tryAcquireOrRenew in leaderelection.go).
@@ -99,7 +99,6 @@ released:
 """
 
 import getpass
-import json
 import re
 import os
 import socket
@@ -107,6 +106,7 @@ import uuid
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import lease
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import ApiError
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.module import run_module
 
 
@@ -173,10 +173,7 @@ def gone(holder):
 
 def api_error(params, exc):
     """One sentence for an API refusal of the Lease (a 403 names the permission the deployer lacks)."""
-    try:
-        message = json.loads(exc.body).get("message") or exc.reason
-    except (TypeError, ValueError, AttributeError):
-        message = exc.reason
+    message = exc.message
     hint = ""
     if exc.status == 403:
         hint = ("; the identity running the collection needs get, create, update and delete on leases "
@@ -186,11 +183,9 @@ def api_error(params, exc):
 
 
 def run(module, cluster):
-    from kubernetes.client.rest import ApiException
-
     try:
         return _run(module, cluster)
-    except ApiException as exc:
+    except ApiError as exc:
         raise api_error(module.params, exc)
 
 

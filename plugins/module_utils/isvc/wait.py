@@ -8,7 +8,7 @@ however many InferenceServices), each stream in a thread of its own feeding one 
 readiness and terminal-failure decisions are the pure functions of `isvc_readiness`, applied
 to the three caches after every event. `Stream` is one resource's LIST + WATCH loop (re-list on
 410 Gone, resume after a dropped connection with the jittered backoff of common.retry) over a transport
-(`KubeTransport` on kubernetes.core's client in production, a fake in tests).
+(`KubeTransport` on the collection's Kubernetes client, `k8s.client`, in production; a fake in tests).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +27,7 @@ except ImportError:  # Python 2 controller-side import by ansible-test; modules 
     import Queue as queue  # noqa: N813
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.retry import Retry, retryable
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import ApiError, ConnectionFailed
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.readiness import (
     ISVC_LABEL,
     deployment_name,
@@ -40,7 +41,6 @@ GROUP_VERSION = "serving.kserve.io/v1beta1"
 # link is noticed within WATCH_SECONDS + READ_GRACE while a healthy idle watch never errors.
 WATCH_SECONDS = 120
 READ_GRACE = 5
-CONNECT_TIMEOUT = 10
 # The shared policy (common.retry) within the wait's deadline, with a short base and cap: a watch
 # resumes within 3 s of the apiserver coming back (delays uniform(0, min(3, 0.1 * 2**n)) s).
 BACKOFF_BASE = 0.1
@@ -60,44 +60,38 @@ class Disconnected(Exception):
 
 
 class KubeTransport(object):
-    """LIST/WATCH/GET over kubernetes.core's dynamic client (``get_api_client(...).client``).
+    """LIST/WATCH/GET over the collection's Kubernetes client (``k8s.client.connect``).
 
     Only raw JSON requests are used: no discovery round trips, so a wait is one LIST plus one
-    WATCH on the wire.
+    WATCH on the wire. Each watch streams on a connection of its own.
     """
 
-    def __init__(self, dynamic_client):
-        self.dyn = dynamic_client
+    def __init__(self, client):
+        self.client = client
         self.stats = {"list_requests": 0, "watch_requests": 0}
-        self._resp = None
+        self._lines = None
 
     def fork(self):
-        """A transport for another stream, on the same client (its connection pool is shared and
-        thread-safe; each open watch holds a connection of its own)."""
-        return KubeTransport(self.dyn)
+        """A transport for another stream, on the same client (requests of each thread go over a
+        connection of that thread's; each open watch holds one of its own)."""
+        return KubeTransport(self.client)
 
-    def _request(self, path, timeout, **params):
-        from kubernetes.client.exceptions import ApiException  # guarded by the module's import check
-        import urllib3
-
-        try:
-            return self.dyn.request("GET", path, serialize=False, _request_timeout=timeout, **params)
-        except ApiException as exc:
+    @staticmethod
+    def _error(path, exc):
+        if isinstance(exc, ApiError):
             status = exc.status or 0
             if status == 410:
-                raise Gone(exc.reason)
+                return Gone(exc.reason)
             if not status or retryable(status):
-                raise Disconnected("HTTP %s %s" % (status, exc.reason))
-            raise WaitError("GET %s returned HTTP %s: %s" % (path, status, _api_message(exc)))
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise Disconnected(str(exc))
+                return Disconnected("HTTP %s %s" % (status, exc.reason))
+            return WaitError("GET %s returned HTTP %s: %s" % (path, status, exc.message))
+        return Disconnected(getattr(exc, "msg", None) or str(exc))
 
     def get_json(self, path, timeout=30, **params):
-        resp = self._request(path, (CONNECT_TIMEOUT, timeout), **params)
         try:
-            return json.loads(resp.data)
-        finally:
-            resp.release_conn()
+            return self.client.request("GET", path, params, timeout=timeout)
+        except (ApiError, ConnectionFailed, ValueError) as exc:  # ValueError: a cut JSON answer
+            raise self._error(path, exc)
 
     def list(self, path, timeout, **params):
         self.stats["list_requests"] += 1
@@ -105,44 +99,26 @@ class KubeTransport(object):
 
     def watch(self, path, resource_version, read_timeout, server_timeout, **params):
         """Yield watch events (dicts) until the server ends the stream or the link drops."""
-        import urllib3
-
         self.stats["watch_requests"] += 1
-        resp = self._request(path, (CONNECT_TIMEOUT, read_timeout), watch=True,
-                             resource_version=resource_version, allow_watch_bookmarks=True,
-                             timeout_seconds=server_timeout, **params)
-        self._resp = resp
-        buf = bytearray()
+        query = dict(params, watch=True, resource_version=resource_version, allow_watch_bookmarks=True,
+                     timeout_seconds=server_timeout)
+        self._lines = self.client.stream(path, query, timeout=read_timeout)
         try:
-            for segment in resp.stream(amt=None, decode_content=False):
-                buf.extend(segment)
-                while True:
-                    nl = buf.find(b"\n")
-                    if nl < 0:
-                        break
-                    line, buf = bytes(buf[:nl]), buf[nl + 1:]
-                    if line.strip():
-                        yield json.loads(line)
-        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-            raise Disconnected(str(exc))
+            for line in self._lines:
+                if line.strip():
+                    yield json.loads(line)
+        except (ApiError, ConnectionFailed, ValueError) as exc:
+            raise self._error(path, exc)
         finally:
             self.close()
 
     def close(self):
-        if self._resp is not None:
+        lines, self._lines = self._lines, None
+        if lines is not None:
             try:
-                self._resp.close()
-                self._resp.release_conn()
-            except Exception:  # closing a dead connection must not mask the original error
+                lines.close()
+            except ValueError:  # running in another thread: it ends with its stream
                 pass
-            self._resp = None
-
-
-def _api_message(exc):
-    try:
-        return json.loads(exc.body).get("message") or exc.reason
-    except (TypeError, ValueError, AttributeError):
-        return exc.reason
 
 
 class Stream(object):

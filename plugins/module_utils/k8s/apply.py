@@ -6,8 +6,8 @@
 kubernetes.core's ``k8s`` module cannot ask the API server for ``fieldValidation=Strict``: an
 unknown or misspelled field in a manifest is dropped with a warning and the object is written
 anyway. A typo in an InferenceService then deploys something other than what the user wrote.
-These helpers send the apply request themselves, through the same authenticated client
-kubernetes.core builds, so the API server rejects such a manifest before anything is written.
+These helpers send the apply request themselves (``k8s.client``: kubernetes.core's connection
+options), so the API server rejects such a manifest before anything is written.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import ApiError
 
 import copy
 import json
@@ -77,68 +78,40 @@ def redact_secret(obj, other=None):
 
 
 def _error_from_api(exc, definition):
-    body = getattr(exc, "body", None) or ""
-    message = body
-    reason = None
-    details = None
-    try:
-        status = json.loads(body)
-        message = status.get("message", body)
-        reason = status.get("reason")
-        details = status.get("details")
-    except (TypeError, ValueError):
-        pass
     return ApplyError(
-        "The API server refused %s: %s" % (object_ref(definition), message),
-        status=getattr(exc, "status", None), reason=reason, causes=details,
+        "The API server refused %s: %s" % (object_ref(definition), exc.message),
+        status=exc.status, reason=exc.reason, causes=exc.status_details() or None,
     )
 
 
 class StrictApplier(object):
-    """Applies manifests through a kubernetes.core ``K8SClient`` with strict field validation."""
+    """Applies manifests through a ``k8s.client`` client (``KubeClient`` or kubernetes.core's
+    ``CoreClient``) with strict field validation."""
 
-    def __init__(self, k8s_client, field_manager, force_conflicts=True, dry_run=False, dry_run_new=True):
-        self.dynamic = k8s_client.client
-        self.k8s_client = k8s_client
+    def __init__(self, client, field_manager, force_conflicts=True, dry_run=False, dry_run_new=True):
+        self.client = client
         self.field_manager = field_manager
         self.force_conflicts = force_conflicts
         self.dry_run = dry_run
         self.dry_run_new = dry_run_new
 
     def _resource(self, definition):
-        from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
-        try:
-            return self.k8s_client.resource(definition["kind"], definition["apiVersion"])
-        except ResourceNotFoundError:
-            raise ApplyError(
-                "The cluster does not serve %s %s: is its CRD or operator installed?"
-                % (definition["apiVersion"], definition["kind"])
-            )
+        """Where the kind lives; a kind the cluster does not serve raises ResourceNotFound."""
+        return self.client.resource(definition["apiVersion"], definition["kind"])
 
     def _call(self, method, path, query, body=None, content_type=None):
-        api = self.dynamic.client
-        headers = {"Accept": "application/json"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        response = api.call_api(
-            path, method, {}, query, headers, body=body, post_params=[], files={},
-            auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-        )
-        return json.loads(response.data)
+        return self.client.request(method, path, query, body=body, content_type=content_type)
 
     def get(self, resource, name, namespace):
-        from kubernetes.dynamic.exceptions import NotFoundError
-
         try:
-            return resource.get(name=name, namespace=namespace).to_dict()
-        except NotFoundError:
-            return None
+            return self.client.request("GET", resource.path(name=name, namespace=namespace))
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     def apply(self, definition, namespace=None):
         """Apply one object. Returns ``(before, after)``; ``before`` is None when it is new."""
-        from kubernetes.client.rest import ApiException
-
         before = None
         for key in ("apiVersion", "kind"):
             if not definition.get(key):
@@ -167,7 +140,7 @@ class StrictApplier(object):
                 return None, definition
             after = self._call("PATCH", path, query, body=definition,
                                content_type="application/apply-patch+yaml")
-        except ApiException as exc:
+        except ApiError as exc:
             if self.dry_run and before is None and self._namespace_missing(exc, meta.get("namespace")):
                 # Check mode on a cluster where the namespace does not exist yet (the run would
                 # create it first): the server cannot dry-run into it, so show the manifest as is.
@@ -177,12 +150,9 @@ class StrictApplier(object):
 
     @staticmethod
     def _namespace_missing(exc, namespace):
-        if getattr(exc, "status", None) != 404 or not namespace:
+        if exc.status != 404 or not namespace:
             return False
-        try:
-            details = json.loads(exc.body).get("details") or {}
-        except (TypeError, ValueError):
-            return False
+        details = exc.status_details()
         return details.get("kind") == "namespaces" and details.get("name") == namespace
 
 
@@ -233,12 +203,13 @@ def report(results, diff=False):
 
 
 class Cluster(object):
-    """Reads, applies and patches through one kubernetes.core ``K8SClient`` in one module run:
-    what a role's several ``k8s_info`` and ``k8s`` tasks did, without a process each."""
+    """Reads, applies and patches through one client (``k8s.client.connect``) in one module run:
+    what a role's several ``k8s_info`` and ``k8s`` tasks did, without a process each. Requests the
+    server answers with an error raise ``k8s.client.ApiError`` (``status``, ``reason``, ``body``)."""
 
-    def __init__(self, k8s_client, field_manager, dry_run=False):
-        self.client = k8s_client
-        self.applier = StrictApplier(k8s_client, field_manager, dry_run=dry_run)
+    def __init__(self, client, field_manager, dry_run=False):
+        self.client = client
+        self.applier = StrictApplier(client, field_manager, dry_run=dry_run)
         self.field_manager = field_manager
         self.dry_run = dry_run
 
@@ -251,8 +222,8 @@ class Cluster(object):
 
     def list(self, api_version, kind, namespace=None, label_selector=None):
         """The items of a LIST, as dicts."""
-        resource = self._resource(api_version, kind)
-        return resource.get(namespace=namespace, label_selector=label_selector).to_dict().get("items") or []
+        path = self._resource(api_version, kind).path(namespace=namespace)
+        return self.client.request("GET", path, [("labelSelector", label_selector)]).get("items") or []
 
     def apply(self, definition, namespace=None):
         """Server-side apply (strict, dry run in check mode); returns ``{before, after, changed}``."""
@@ -260,8 +231,6 @@ class Cluster(object):
 
     def merge_patch(self, api_version, kind, name, namespace, patch):
         """A JSON merge patch (RFC 7386), which changes only the fields it names; returns the object."""
-        from kubernetes.client.rest import ApiException
-
         ref = {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": namespace}}
         query = [("fieldManager", self.field_manager), ("fieldValidation", "Strict")]
         if self.dry_run:
@@ -270,12 +239,12 @@ class Cluster(object):
         try:
             return self.applier._call("PATCH", path, query, body=patch,
                                       content_type="application/merge-patch+json")
-        except ApiException as exc:
+        except ApiError as exc:
             raise _error_from_api(exc, ref)
 
     def write(self, method, definition):
         """POST (create) or PUT (replace, with the resourceVersion read: a conflict is HTTP 409) one
-        object; returns it as the server stored it. Raises kubernetes' ApiException as is."""
+        object; returns it as the server stored it. Raises ApiError as is."""
         meta = definition["metadata"]
         resource = self._resource(definition["apiVersion"], definition["kind"])
         path = resource.path(namespace=meta.get("namespace")) if method == "POST" else \
@@ -285,9 +254,15 @@ class Cluster(object):
             query.append(("dryRun", "All"))
         return self.applier._call(method, path, query, body=definition, content_type="application/json")
 
+    def create(self, definition):
+        """POST an object that is not stored (a review): the server's answer, dry run or not."""
+        resource = self._resource(definition["apiVersion"], definition["kind"])
+        return self.client.request("POST", resource.path(namespace=(definition.get("metadata") or {}).get("namespace")),
+                                   body=definition)
+
     def delete(self, api_version, kind, name, namespace, resource_version=None):
         """DELETE one object, only at ``resource_version`` when given (a precondition: HTTP 409 when it
-        changed). Raises kubernetes' ApiException as is (404 when it is gone)."""
+        changed). Raises ApiError as is (404 when it is gone)."""
         path = self._resource(api_version, kind).path(name=name, namespace=namespace)
         body = {"kind": "DeleteOptions", "apiVersion": "v1"}
         if resource_version:

@@ -19,6 +19,7 @@ import datetime
 import time
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import ApiError
 
 API = "coordination.k8s.io/v1"
 MICROTIME = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -101,8 +102,6 @@ def acquire(cluster, name, namespace, holder, seconds, wait=0, clock=time.monoto
     """Take the Lease for ``holder``; wait up to ``wait`` seconds while another run holds it, unless
     ``gone(other holder)`` says that run no longer exists (then take it over). Returns the holder it
     took over from, or None."""
-    from kubernetes.client.rest import ApiException
-
     deadline = clock() + wait
     while True:
         lease = cluster.get(API, "Lease", name, namespace)
@@ -113,7 +112,7 @@ def acquire(cluster, name, namespace, holder, seconds, wait=0, clock=time.monoto
                 method = "POST" if lease is None else "PUT"
                 cluster.write(method, desired(name, namespace, holder, seconds, moment(), lease))
                 return taken_over
-            except ApiException as exc:
+            except ApiError as exc:
                 if exc.status != 409:  # 409: another run created or took it meanwhile: look again
                     raise LockError("Could not take the lock, Lease %s/%s: HTTP %s %s"
                                     % (namespace, name, exc.status, exc.reason), status=exc.status)
@@ -125,14 +124,12 @@ def acquire(cluster, name, namespace, holder, seconds, wait=0, clock=time.monoto
 
 def release(cluster, name, namespace, holder):
     """Delete the Lease if ``holder`` still holds it; returns whether it did (or, in check mode, would)."""
-    from kubernetes.client.rest import ApiException
-
     lease = cluster.get(API, "Lease", name, namespace)
     if lease is None or (lease.get("spec") or {}).get("holderIdentity") != holder:
         return False
     try:
         cluster.delete(API, "Lease", name, namespace, lease["metadata"]["resourceVersion"])
-    except ApiException as exc:
+    except ApiError as exc:
         if exc.status in (404, 409):  # gone, or taken over by another run since: not ours to delete
             return False
         raise LockError("Could not release the lock, Lease %s/%s: HTTP %s %s"
