@@ -84,6 +84,35 @@ options:
       - Per endpoint (its C(name), else its C(model)), the bearer token to send, over O(token).
         Like O(token), never shown (all its values are masked, the invocation at C(-vvv) included).
     type: dict
+  token_secrets:
+    description:
+      - Read each endpoint's bearer token from its ServiceAccount token Secret on the cluster (what
+        the C(inference_services) role creates for token authentication, as OpenShift AI's dashboard
+        does), waiting for kube-controller-manager to fill it. Over O(tokens) and O(token). The tokens
+        are never returned or shown.
+      - The connection to the cluster is O(token_secrets.kubeconfig) and O(token_secrets.context), else
+        the C(K8S_AUTH_*) variables, the in-cluster ServiceAccount or C(~/.kube/config), as in
+        M(private_ai.llm_serving.k8s_apply).
+    type: dict
+    suboptions:
+      namespace:
+        description: The namespace of the Secrets.
+        type: str
+        required: true
+      names:
+        description: Per endpoint (its C(name), else its C(model)), the name of its token Secret.
+        type: dict
+        required: true
+      timeout:
+        description: Seconds to wait for every Secret to have its token.
+        type: float
+        default: 30
+      kubeconfig:
+        description: Path to a kubeconfig, or its content as a dict.
+        type: raw
+      context:
+        description: The kubeconfig context to use.
+        type: str
   proxy:
     description:
       - HTTP proxy through which to reach the endpoint (C(http://host:port)), for https URLs
@@ -223,8 +252,11 @@ results:
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.module import new_module
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError, fail
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import connect
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.tokens import read_tokens
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.openai.client import (
     EndpointError,
     run_smoke_test,
@@ -246,6 +278,12 @@ def argument_spec():
         expect=dict(type="str"),
         token=dict(type="str", no_log=True),
         tokens=dict(type="dict", no_log=True),
+        token_secrets=dict(type="dict", no_log=False, options=dict(
+            namespace=dict(type="str", required=True),
+            names=dict(type="dict", required=True),
+            timeout=dict(type="float", default=30),
+            kubeconfig=dict(type="raw", no_log=True),
+            context=dict(type="str"))),
         ca_path=dict(type="path"),
         proxy=dict(type="str"),
         validate_certs=dict(type="bool", default=True),
@@ -298,9 +336,23 @@ def smoke_test(p, e):
     return result
 
 
+def secret_tokens(module, spec):
+    """The tokens of ``token_secrets`` (endpoint name -> token), registered as no_log values."""
+    params = dict(kubeconfig=spec["kubeconfig"], context=spec["context"])
+    err = None
+    try:
+        tokens = read_tokens(connect(module, params=params), spec["namespace"], spec["names"], timeout=spec["timeout"])
+    except ModuleError as exc:
+        err = exc
+    if err is not None:
+        fail(module, err)
+    module.no_log_values.update(tokens.values())
+    return tokens
+
+
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           mutually_exclusive=[("endpoints", "url"), ("endpoints", "model")])
+    module = new_module(argument_spec=argument_spec(), supports_check_mode=True,
+                        mutually_exclusive=[("endpoints", "url"), ("endpoints", "model")])
     p = module.params
     defaults = dict(max_tokens=p["max_tokens"], expect=p["expect"])
     single = dict((k, p[k]) for k in ("url", "model", "prompt", "messages"))
@@ -309,6 +361,8 @@ def main():
     problems = endpoint_problems(p, endpoints)
     if problems:
         module.fail_json(msg=" ".join(problems))
+    if p["token_secrets"]:
+        p["tokens"] = dict(p["tokens"] or {}, **secret_tokens(module, p["token_secrets"]))
     if p["proxy"]:
         use_proxy(p["proxy"])
     with ThreadPoolExecutor(max_workers=min(len(endpoints), 16) or 1) as pool:

@@ -188,8 +188,8 @@ diagnostics:
 import gc
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.module import new_module
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import ConnectionFailed, connect
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.diagnostics import (
@@ -248,7 +248,7 @@ def summaries(transport, namespace, outcome):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = new_module(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
     if not p["names"] and not p["label_selector"]:
         module.fail_json(msg="Give names and/or label_selector: nothing to wait for in namespace %s."

@@ -21,6 +21,9 @@ description:
     show as redacted, marked when they change.
   - Reports C(changed) only when the object's content changes, not when only server bookkeeping
     (resourceVersion, managedFields) would.
+  - An C(ownerReferences) entry without a C(uid) gets the uid of its owner, applied earlier in the
+    same O(definition) or read from the cluster, so owner and dependents go in one task. In check
+    mode, the dependents of an owner that was only shown (not dry-run) are shown as well.
 author:
   - Private AI platform team (@private-ai)
 extends_documentation_fragment:

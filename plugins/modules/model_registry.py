@@ -226,9 +226,10 @@ method:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.module import new_module
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import fail
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.model_registry.client import (
     RegistryClient,
@@ -297,10 +298,10 @@ def entries(module):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True,
-                           required_by={"artifact": "version"},
-                           required_one_of=[("registered_model", "entries")],
-                           mutually_exclusive=[("registered_model", "entries")])
+    module = new_module(argument_spec=argspec(), supports_check_mode=True,
+                        required_by={"artifact": "version"},
+                        required_one_of=[("registered_model", "entries")],
+                        mutually_exclusive=[("registered_model", "entries")])
     p = module.params
     results, before, after = [], {}, {}
     try:

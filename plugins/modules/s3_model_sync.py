@@ -206,9 +206,10 @@ boto3_loaded:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.module import new_module
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.s3_sync.client import (
     s3_options,
     BOTO3_IMPORT_ERROR,
@@ -279,9 +280,9 @@ def combined(results):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True,
-                           required_one_of=[("bucket", "models")],
-                           mutually_exclusive=[("models", "bucket"), ("models", "src"), ("models", "prefix")])
+    module = new_module(argument_spec=argspec(), supports_check_mode=True,
+                        required_one_of=[("bucket", "models")],
+                        mutually_exclusive=[("models", "bucket"), ("models", "src"), ("models", "prefix")])
     if not HAS_BOTO3:
         module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
     params = module.params

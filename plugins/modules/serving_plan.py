@@ -202,8 +202,9 @@ table:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.module import new_module
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import settings as settings_mod
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.planner import build_plan, table
 
@@ -227,7 +228,7 @@ def argspec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
+    module = new_module(argument_spec=argspec(), supports_check_mode=True)
     p = module.params
     given, errors = settings_mod.split_variables(p["variables"], p["known_variables"])
     for role, messages in sorted(p["option_errors"].items()):

@@ -121,3 +121,38 @@ def test_a_changed_secret_value_is_marked_not_shown(tmp_path, namespace):
     result = task_results(proc)[0]
     assert "REDACTED (changed)" in result["diff"]["after"]
     assert SECRET not in proc.stdout + proc.stderr
+
+
+def test_owner_references_without_uid_get_the_owner_applied_before_them(tmp_path, namespace):
+    """The inference_services role applies each InferenceService and the dashboard's objects it owns
+    in one task: an ownerReference without a uid gets the owner's, from the same apply (a new owner)
+    or from the cluster. Check mode with a new owner that is only shown shows its dependents too."""
+    owner = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner", "namespace": namespace}}
+    dependent = {"apiVersion": "v1", "kind": "ServiceAccount",
+                 "metadata": {"name": "dep", "namespace": namespace,
+                              "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+                                                   "blockOwnerDeletion": False}]}}
+    ns = manifests(namespace)[:1]
+    shown = run_play(tmp_path, [{"private_ai.llm_serving.k8s_apply": {"definition": ns + [owner, dependent],
+                                                                      "dry_run_new": False}}], "--check")
+    assert shown.returncode == 0, shown.stdout[-3000:]
+    result = task_results(shown)[0]
+    assert [o["created"] for o in result["objects"]] == [True, True, True]
+    assert get("/api/v1/namespaces/%s" % namespace) == {"status": 404}
+
+    proc = run_play(tmp_path, [{"private_ai.llm_serving.k8s_apply": {"definition": ns + [owner, dependent]}}])
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    uid = get("/api/v1/namespaces/%s/configmaps/owner" % namespace)["metadata"]["uid"]
+    sa = get("/api/v1/namespaces/%s/serviceaccounts/dep" % namespace)
+    assert [r["uid"] for r in sa["metadata"]["ownerReferences"]] == [uid]
+
+    # the owner already there (read from the cluster), the dependent alone: unchanged
+    again = run_play(tmp_path, [{"private_ai.llm_serving.k8s_apply": {"definition": dependent}}])
+    assert again.returncode == 0 and task_results(again)[0]["changed"] is False, again.stdout[-3000:]
+
+    orphan = dict(dependent, metadata=dict(dependent["metadata"], name="orphan", ownerReferences=[
+        dict(dependent["metadata"]["ownerReferences"][0], name="missing")]))
+    failed = run_play(tmp_path, [{"private_ai.llm_serving.k8s_apply": {"definition": orphan}}])
+    assert failed.returncode != 0
+    assert "ServiceAccount %s/orphan names its owner ConfigMap missing, which does not exist." % namespace \
+        in task_results(failed)[0]["msg"]

@@ -148,6 +148,15 @@ class StrictApplier(object):
             raise _error_from_api(exc, definition)
         return before, after
 
+    def show(self, definition, namespace=None):
+        """Check mode for an object the server cannot dry-run yet: ``(before, definition)``."""
+        resource = self._resource(definition)
+        meta = definition.setdefault("metadata", {})
+        if resource.namespaced:
+            meta["namespace"] = meta.get("namespace") or namespace
+        before = self.get(resource, meta.get("name"), meta.get("namespace")) if meta.get("name") else None
+        return before, definition
+
     @staticmethod
     def _namespace_missing(exc, namespace):
         if exc.status != 404 or not namespace:
@@ -156,16 +165,49 @@ class StrictApplier(object):
         return details.get("kind") == "namespaces" and details.get("name") == namespace
 
 
+def _owner_uids(applier, definition, applied, namespace):
+    """Complete the ownerReferences of ``definition`` that have no uid, with the uid of the owner
+    applied earlier in the same call or read from the cluster (an owner is in its dependent's
+    namespace). Returns False when an owner has no uid yet: check mode, where a new owner was only
+    shown, so its dependents can only be shown too."""
+    meta = definition.get("metadata") or {}
+    ns = meta.get("namespace") or namespace
+    complete = True
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("uid"):
+            continue
+        key = (ref.get("apiVersion"), ref.get("kind"), ref.get("name"))
+        owner = applied.get(key)
+        if owner is None:
+            resource = applier._resource({"apiVersion": key[0], "kind": key[1]})
+            owner = applier.get(resource, key[2], ns if resource.namespaced else None)
+        uid = ((owner or {}).get("metadata") or {}).get("uid")
+        if uid:
+            ref["uid"] = uid
+        elif applier.dry_run:
+            complete = False
+        else:
+            raise ApplyError("%s names its owner %s %s, which does not exist." % (object_ref(definition), key[1], key[2]))
+    return complete
+
+
 def apply_all(applier, definitions, namespace=None):
-    """Apply every definition; returns a list of dicts ``{before, after, changed}``."""
+    """Apply every definition; returns a list of dicts ``{before, after, changed}``. An
+    ownerReference without a uid gets its owner's (``_owner_uids``)."""
     results = []
+    applied = {}
     for definition in definitions:
-        before, after = applier.apply(copy.deepcopy(definition), namespace=namespace)
+        definition = copy.deepcopy(definition)
+        if _owner_uids(applier, definition, applied, namespace):
+            before, after = applier.apply(definition, namespace=namespace)
+        else:
+            before, after = applier.show(definition, namespace=namespace)
         results.append({
             "before": before,
             "after": after,
             "changed": normalize(before) != normalize(after),
         })
+        applied[(after.get("apiVersion"), after.get("kind"), (after.get("metadata") or {}).get("name"))] = after
     return results
 
 

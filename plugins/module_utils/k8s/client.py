@@ -481,13 +481,13 @@ class KubeClient(object):
 class CoreClient(object):
     """The same interface on kubernetes.core's client, for what ``KubeClient`` leaves to it."""
 
-    def __init__(self, module):
+    def __init__(self, params):
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 
         # by keyword, not module=: kubernetes.core reads module.requires and server_side_dry_run,
         # which only its AnsibleK8SModule has (our dry run is the Cluster's own query)
-        params = dict((k, v) for k, v in module.params.items() if v is not None and k in _AUTH_NAMES)
+        params = dict((k, v) for k, v in params.items() if v is not None and k in _AUTH_NAMES)
         try:
             self.k8s = get_api_client(**params)
         except CoreException as exc:
@@ -549,11 +549,12 @@ class CoreClient(object):
         pass
 
 
-def connect(module, timeout=DEFAULT_TIMEOUT):
-    """The client for ``module``'s connection options: ``KubeClient``, or kubernetes.core's for what
-    only it supports (see the module docstring)."""
+def connect(module, timeout=DEFAULT_TIMEOUT, params=None):
+    """The client for ``module``'s connection options (or ``params``): ``KubeClient``, or
+    kubernetes.core's for what only it supports (see the module docstring)."""
+    params = module.params if params is None else params
     try:
-        return KubeClient(load_config(module.params), timeout=timeout)
+        return KubeClient(load_config(params), timeout=timeout)
     except Unsupported as why:
         module.debug("kubernetes.core's client, for %s" % why)
     try:
@@ -561,4 +562,4 @@ def connect(module, timeout=DEFAULT_TIMEOUT):
     except ImportError:
         from ansible.module_utils.basic import missing_required_lib
         module.fail_json(msg=missing_required_lib("kubernetes", reason="for these connection options"))
-    return CoreClient(module)
+    return CoreClient(params)

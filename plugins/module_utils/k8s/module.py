@@ -9,9 +9,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError, fail
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.module import new_module
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.apply import Cluster
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import connect
 
@@ -27,7 +27,7 @@ def run_module(options, body, field_manager=None, **module_kwargs):
     """Build the module from ``options`` (plus the auth options), call ``body(module, cluster)`` and exit
     with the dict it returns; a ModuleError it raises fails the module with its sentence and facts.
     The field manager is ``field_manager``, else the module's own ``field_manager`` option."""
-    module = AnsibleModule(argument_spec=argument_spec(options), supports_check_mode=True, **module_kwargs)
+    module = new_module(argument_spec=argument_spec(options), supports_check_mode=True, **module_kwargs)
     err = None
     try:
         cluster = Cluster(connect(module), field_manager or module.params["field_manager"], dry_run=module.check_mode)

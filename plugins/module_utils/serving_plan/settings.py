@@ -197,6 +197,9 @@ OTHER_VARIABLES = (
     "llm_serving_s3_access_key", "llm_serving_s3_secret_key", "llm_serving_registry_token",
     "llm_serving_plan", "llm_serving_registry_ids", "llm_serving_summary",
     "llm_serving_inference_services_results", "llm_serving_minio_models_synced",
+    # false: the Kubernetes modules run as module processes even on a local connection
+    # (plugins/plugin_utils/in_process.py)
+    "llm_serving_in_process",
 )
 PLAYBOOK_PREFIXES = ("llm_serving_teardown_", "llm_serving_benchmark_", "llm_serving_diagnostics_",
                      "llm_serving_deployer_rbac_")

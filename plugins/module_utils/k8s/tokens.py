@@ -1,0 +1,54 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, private_ai.llm_serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The bearer tokens of token-authenticated endpoints, read from their ServiceAccount token Secrets.
+
+For "Require token authentication" OpenShift AI's dashboard creates, per InferenceService, a Secret
+of type kubernetes.io/service-account-token (odh-dashboard v3.0.0 frontend/src/api/k8s/secrets.ts
+assembleSecretSA); kube-controller-manager's token controller then fills its data.token
+(kubernetes pkg/controller/serviceaccount/tokens_controller.go). ``read_tokens`` waits for that,
+within a deadline, and never puts a token in a message."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import time
+
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import ApiError
+
+
+def read_tokens(client, namespace, secrets, timeout=30.0, clock=time.monotonic, sleep=time.sleep):
+    """``secrets``: endpoint name -> Secret name. Returns endpoint name -> token once every Secret
+    has its token; raises ModuleError naming the Secrets still without one after ``timeout`` s."""
+    deadline = clock() + timeout
+    tokens, missing = {}, {}
+    while True:
+        for endpoint, secret in sorted(secrets.items()):
+            if endpoint in tokens:
+                continue
+            try:
+                obj = client.request("GET", "/api/v1/namespaces/%s/secrets/%s" % (namespace, secret))
+            except ApiError as exc:
+                if exc.status not in (404,):
+                    raise ModuleError("Cannot read the token Secret %s/%s: %s" % (namespace, secret, exc.msg),
+                                      status=exc.status)
+                missing[endpoint] = "does not exist"
+                continue
+            token = (obj.get("data") or {}).get("token")
+            if token:
+                tokens[endpoint] = base64.b64decode(token).decode("utf-8")
+                missing.pop(endpoint, None)
+            else:
+                missing[endpoint] = "has no token yet"
+        if len(tokens) == len(secrets):
+            return tokens
+        if clock() >= deadline:
+            raise ModuleError(
+                "No token in %s in namespace %s after %g s: run site.yml (the inference_services role creates "
+                "them with llm_serving_enable_auth true), or check that kube-controller-manager's token "
+                "controller runs." % ("; ".join("Secret %s (%s)" % (secrets[e], why) for e, why in sorted(missing.items())),
+                                      namespace, timeout))
+        sleep(min(1.0, max(0.0, deadline - clock())))
