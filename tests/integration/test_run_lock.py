@@ -101,6 +101,21 @@ def test_site_yml_stops_before_any_change_while_another_run_holds_the_lock(lab, 
         run(lab, namespace=NAMESPACE, name="private-ai-llm-serving-run", state="released", holder=other["holder"])
 
 
+def _detached_child(parent):
+    """A child of ``parent`` in a session of its own: an ansible-playbook worker past its setsid()."""
+    import os
+    for pid in os.listdir("/proc"):
+        try:
+            if not pid.isdigit():
+                continue
+            fields = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent and int(fields[3]) == int(pid):
+                return True
+        except (OSError, ValueError, IndexError):
+            continue
+    return False
+
+
 def test_site_yml_interrupted_then_run_again_takes_over_its_own_stale_lock(lab, core, tmp_path):
     """Ctrl-C does not run the release in always:, so an interrupted run leaves its Lease; the next run
     on the same host sees that its ansible-playbook process is gone and takes the lock over."""
@@ -117,10 +132,12 @@ def test_site_yml_interrupted_then_run_again_takes_over_its_own_stale_lock(lab, 
             out += line
             if "TASK [private_ai.llm_serving.gpu_machinesets" in line:
                 break
-        # As Ctrl-C would, in the role's task (the module runs in the task's worker on a local connection:
-        # plugins/plugin_utils/in_process.py). A SIGINT while ansible-playbook is still forking that worker
-        # reaches the main process only, which then lets the task finish and stops: interrupted either way.
-        time.sleep(0.05)
+        # As Ctrl-C would, while a task's worker runs (the module runs in it on a local connection:
+        # plugins/plugin_utils/in_process.py). A SIGINT while ansible-playbook is still forking the worker,
+        # before the worker leaves the process group, can be lost: wait for a worker in its own session.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _detached_child(proc.pid):
+            time.sleep(0.01)
         os.killpg(proc.pid, signal.SIGINT)
         out += proc.communicate(timeout=120)[0]
     finally:
