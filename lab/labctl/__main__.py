@@ -39,7 +39,7 @@ def cmd_up(lab: Lab) -> int:
         import yaml  # noqa: F401,PLC0415
     except ImportError:
         raise LabError(f"PyYAML is missing from {sys.executable}: run `make setup` and use .venv/bin/python") from None
-    from . import cluster, openshift_ai, outputs, pki  # noqa: PLC0415 - need PyYAML/cryptography
+    from . import cluster, minio_user, openshift_ai, outputs, pki  # noqa: PLC0415 - need PyYAML/cryptography
     from .kube import Kube  # noqa: PLC0415
 
     started = time.monotonic()
@@ -69,6 +69,7 @@ def cmd_up(lab: Lab) -> int:
     crds = timed("CRDs (applied)", cluster.apply_crds, lab, kube)
     for name in ("minio", "mariadb", "model-registry"):
         step(name)
+    timed("MinIO collection user", minio_user.ensure_collection_user, lab, minio_user.collection_buckets())
     timed("CRDs (established)", cluster.wait_crds_established, kube, crds)
     infra = cluster.ensure_infrastructure(lab, kube)
     cluster.ensure_machinesets(kube, infra)
