@@ -18,6 +18,7 @@ from .base import DEPLOYER_NS, DEPLOYER_SA, REGION, REPO, Lab, inventory_file, l
 from .cluster import deployer_namespaces
 from .components import MariaDB
 from .minio_user import POLICY, SECRET_FILE, USER_FILE, collection_buckets, credentials
+from .registry_auth import CLIENT_SA, REGISTRY_NAME, REGISTRY_NS, TOKEN_FILE
 from .pki import kubeconfig
 
 
@@ -39,7 +40,13 @@ def write_outputs(lab: Lab, deployer_token: str, infra: str, db: MariaDB) -> Non
                "region": REGION},
         "s3_collection": {"endpoint": lab.s3_endpoint, "access_key": user_key, "secret_key": user_secret,
                           "region": REGION, "buckets": collection_buckets(), "policy": POLICY},
+        # the registry server itself (plain HTTP, no auth: the lab's tests of the module), and
+        # the registry behind kube-rbac-proxy with the collection's token (what site.yml uses)
         "registry_url": lab.registry_url,
+        "registry_proxy": {"url": lab.registry_proxy_url, "ca": str(state / "ca.crt"),
+                           "token": (state / TOKEN_FILE).read_text().strip(),
+                           "service_account": f"{DEPLOYER_NS}/{CLIENT_SA}",
+                           "registry": f"{REGISTRY_NS}/{REGISTRY_NAME}"},
         "infrastructure_name": infra,
         "deployer": {"namespace": DEPLOYER_NS, "service_account": DEPLOYER_SA,
                      "namespaces": deployer_namespaces()},
@@ -62,6 +69,7 @@ def write_outputs(lab: Lab, deployer_token: str, infra: str, db: MariaDB) -> Non
         "AWS_DEFAULT_REGION": REGION,
         "AWS_S3_ENDPOINT": lab.s3_endpoint,
         "LAB_REGISTRY_URL": lab.registry_url,
+        "LAB_REGISTRY_PROXY_URL": lab.registry_proxy_url,
         "LAB_STATE_DIR": str(state),
     }
     write_private(state / "env", "".join(f"export {k}='{v}'\n" for k, v in env.items()))
@@ -74,7 +82,10 @@ def write_outputs(lab: Lab, deployer_token: str, infra: str, db: MariaDB) -> Non
         "llm_serving_s3_region": REGION,
         "llm_serving_s3_access_key": f"{{{{ lookup('ansible.builtin.file', '{state / USER_FILE}') }}}}",
         "llm_serving_s3_secret_key": f"{{{{ lookup('ansible.builtin.file', '{state / SECRET_FILE}') }}}}",
-        "llm_serving_registry_url": lab.registry_url,
+        # The registry behind its authenticating proxy, with the collection's ServiceAccount token.
+        "llm_serving_registry_url": lab.registry_proxy_url,
+        "llm_serving_registry_token": f"{{{{ lookup('ansible.builtin.file', '{state / TOKEN_FILE}') }}}}",
+        "llm_serving_registry_ca_bundle": str(state / "ca.crt"),
         # The lab's cluster network (Routes, Services, pods) is reached through its proxy, and the
         # router's certificates come from the lab CA.
         "llm_serving_inference_services_proxy": f"http://127.0.0.1:{lab.ports['proxy']}",
