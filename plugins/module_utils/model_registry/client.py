@@ -153,7 +153,15 @@ class RegistryClient:
 
     def _http_error(self, method, url, status, raw):
         body = _excerpt(raw, self._token)
-        if status in (401, 403):
+        if status == 403 and self._token:
+            # kube-rbac-proxy (and OpenShift's OAuth proxy) answer 403 to a token they could
+            # authenticate whose identity fails the SubjectAccessReview (get on the registry's
+            # Service): the token is fine, its permissions are not.
+            msg = ("Model Registry authorization failed at %s: the token is valid but its identity "
+                   "may not use this registry (HTTP 403); grant it access (on OpenShift AI: the "
+                   "registry's Manage permissions, a RoleBinding to the Role registry-user-<registry "
+                   "name>) or set llm_serving_registry_token to a token that has it." % self.base)
+        elif status in (401, 403):
             if self._token:
                 why = "the registry rejected the token"
             else:
