@@ -169,6 +169,12 @@ class RegistryClient:
             msg = ("Model Registry authentication failed at %s: %s (HTTP %d); set a valid "
                    "token (llm_serving_registry_token) with access to this registry."
                    % (self.base, why, status))
+        elif status in (502, 504):
+            # A gateway error: the registry's kube-rbac-proxy (or the router) got no answer from
+            # the registry container behind it (kube-rbac-proxy answers 502 with an empty body).
+            msg = ("The Model Registry behind %s is not answering: the proxy or router in front of "
+                   "it answered HTTP %d to %s%s; check that the registry's pod is running and ready."
+                   % (self.base, status, method, " (%s)" % body if body else ""))
         elif 300 <= status < 400:
             msg = ("The Model Registry at %s redirected %s (HTTP %d), which is what an OAuth "
                    "proxy does when it does not accept the token; set a valid bearer token."
