@@ -37,9 +37,10 @@ func (b *buckets) String() string     { return strings.Join(*b, ",") }
 func (b *buckets) Set(v string) error { *b = append(*b, v); return nil }
 
 // bucketPolicy allows what the collection does with its buckets (list, read, write, delete,
-// multipart uploads, locate) and nothing else: no ListAllMyBuckets, no CreateBucket, no admin:*.
-// Statement shape as MinIO's canned "readwrite" policy (minio/pkg policy/constants.go), narrowed
-// to the buckets' ARNs.
+// multipart uploads and their leftovers, locate) and nothing else: no ListAllMyBuckets, no
+// CreateBucket, no admin:*. The document has the form of MinIO's canned policies
+// (github.com/minio/pkg/v3 policy/constants.go, "readwrite": Version, Allow statements), with the
+// actions and resources narrowed to the buckets.
 func bucketPolicy(names []string) ([]byte, error) {
 	var bucketARNs, objectARNs []string
 	for _, n := range names {
