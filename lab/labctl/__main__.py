@@ -25,13 +25,15 @@ from .base import Lab, LabError, inventory_file, log
 from .components import (APIServer, ControllerManager, Kine, KServe, Kueue, Kwok, MariaDB, MinIO,
                          ModelRegistry, Scheduler, Simulator)
 from .procs import Component, kill_group, marked_pids, proc_alive, proc_rss_kib
+from .registry_auth import RegistryProxy
 
 
 def components(lab: Lab, tokens: dict[str, str] | None = None) -> list[Component]:
     tokens = tokens or {}
     db = MariaDB(lab)
     return [Kine(lab), APIServer(lab, tokens), ControllerManager(lab), Scheduler(lab), Kwok(lab),
-            MinIO(lab), db, ModelRegistry(lab, db), KServe(lab), Kueue(lab), Simulator(lab)]
+            MinIO(lab), db, ModelRegistry(lab, db), RegistryProxy(lab), KServe(lab), Kueue(lab),
+            Simulator(lab)]
 
 
 def cmd_up(lab: Lab) -> int:
@@ -39,7 +41,7 @@ def cmd_up(lab: Lab) -> int:
         import yaml  # noqa: F401,PLC0415
     except ImportError:
         raise LabError(f"PyYAML is missing from {sys.executable}: run `make setup` and use .venv/bin/python") from None
-    from . import cluster, openshift_ai, outputs, pki  # noqa: PLC0415 - need PyYAML/cryptography
+    from . import cluster, minio_user, openshift_ai, outputs, pki, registry_auth  # noqa: PLC0415 - need PyYAML/cryptography
     from .kube import Kube  # noqa: PLC0415
 
     started = time.monotonic()
@@ -69,10 +71,15 @@ def cmd_up(lab: Lab) -> int:
     crds = timed("CRDs (applied)", cluster.apply_crds, lab, kube)
     for name in ("minio", "mariadb", "model-registry"):
         step(name)
+    timed("MinIO collection user", minio_user.ensure_collection_user, lab, minio_user.collection_buckets())
     timed("CRDs (established)", cluster.wait_crds_established, kube, crds)
     infra = cluster.ensure_infrastructure(lab, kube)
     cluster.ensure_machinesets(kube, infra)
     deployer_token = cluster.ensure_rbac(lab, kube)
+    # The registry behind kube-rbac-proxy, as the model-registry-operator sets it up (its RBAC and
+    # the ServiceAccount token the collection gets).
+    timed("registry RBAC, token", registry_auth.ensure, lab, kube)
+    step("registry-proxy")
     openshift_ai.ensure_namespaces_and_config(kube, lab)
     log(f"{'cluster objects':24} {'ready':8}          (infrastructure {infra})")
     # The managers' webhooks fail closed: register them only once their servers answer.

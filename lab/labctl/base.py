@@ -96,6 +96,10 @@ class Lab:
             "labsim-webhook": _env_int("LAB_SIM_WEBHOOK_PORT", 19445),
             "proxy": _env_int("LAB_PROXY_PORT", 13128),
         }
+        # Next to the registry's own port, so labs started with other ports files do not collide.
+        self.ports["registry-proxy"] = _env_int("LAB_REGISTRY_PROXY_PORT", self.ports["model-registry"] + 3)
+        self.ports["registry-proxy-health"] = _env_int("LAB_REGISTRY_PROXY_HEALTH_PORT",
+                                                       self.ports["model-registry"] + 4)
         self.vllm_port_base = _env_int("LAB_VLLM_PORT_BASE", 20000)
         self.pki = self.state / "pki"
         self.logs = self.state / "logs"
@@ -116,6 +120,11 @@ class Lab:
     @property
     def registry_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['model-registry']}"
+
+    @property
+    def registry_proxy_url(self) -> str:
+        """The registry behind kube-rbac-proxy (https, lab CA, a bearer token), what the collection uses."""
+        return f"https://127.0.0.1:{self.ports['registry-proxy']}"
 
     @property
     def s3_endpoint(self) -> str:

@@ -17,14 +17,19 @@ import yaml
 from .base import DEPLOYER_NS, DEPLOYER_SA, REGION, REPO, Lab, inventory_file, log, write_private
 from .cluster import deployer_namespaces
 from .components import MariaDB
+from .minio_user import POLICY, SECRET_FILE, USER_FILE, collection_buckets, credentials
+from .registry_auth import CLIENT_SA, REGISTRY_NAME, REGISTRY_NS, TOKEN_FILE
 from .pki import kubeconfig
 
 
 def write_outputs(lab: Lab, deployer_token: str, infra: str, db: MariaDB) -> None:
     state = lab.state
     write_private(state / "deployer.kubeconfig", kubeconfig(lab, DEPLOYER_SA, deployer_token))
+    # MinIO's root credentials: the lab's tests (scratch buckets, admin checks), never the collection.
     access_key = lab.secret("minio-user", 10)
     secret_key = lab.secret("minio-password", 24)
+    # What the collection gets: a user limited to its buckets (minio_user.py).
+    user_key, user_secret = credentials(lab)
     facts = {
         "kubeconfig": str(state / "kubeconfig"),
         "deployer_kubeconfig": str(state / "deployer.kubeconfig"),
@@ -33,7 +38,15 @@ def write_outputs(lab: Lab, deployer_token: str, infra: str, db: MariaDB) -> Non
         "apiserver": lab.apiserver_url,
         "s3": {"endpoint": lab.s3_endpoint, "access_key": access_key, "secret_key": secret_key,
                "region": REGION},
+        "s3_collection": {"endpoint": lab.s3_endpoint, "access_key": user_key, "secret_key": user_secret,
+                          "region": REGION, "buckets": collection_buckets(), "policy": POLICY},
+        # the registry server itself (plain HTTP, no auth: the lab's tests of the module), and
+        # the registry behind kube-rbac-proxy with the collection's token (what site.yml uses)
         "registry_url": lab.registry_url,
+        "registry_proxy": {"url": lab.registry_proxy_url, "ca": str(state / "ca.crt"),
+                           "token": (state / TOKEN_FILE).read_text().strip(),
+                           "service_account": f"{DEPLOYER_NS}/{CLIENT_SA}",
+                           "registry": f"{REGISTRY_NS}/{REGISTRY_NAME}"},
         "infrastructure_name": infra,
         "deployer": {"namespace": DEPLOYER_NS, "service_account": DEPLOYER_SA,
                      "namespaces": deployer_namespaces()},
@@ -51,11 +64,12 @@ def write_outputs(lab: Lab, deployer_token: str, infra: str, db: MariaDB) -> Non
     env = {
         "KUBECONFIG": facts["kubeconfig"],
         "K8S_AUTH_KUBECONFIG": facts["deployer_kubeconfig"],
-        "AWS_ACCESS_KEY_ID": access_key,
-        "AWS_SECRET_ACCESS_KEY": secret_key,
+        "AWS_ACCESS_KEY_ID": user_key,
+        "AWS_SECRET_ACCESS_KEY": user_secret,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_S3_ENDPOINT": lab.s3_endpoint,
         "LAB_REGISTRY_URL": lab.registry_url,
+        "LAB_REGISTRY_PROXY_URL": lab.registry_proxy_url,
         "LAB_STATE_DIR": str(state),
     }
     write_private(state / "env", "".join(f"export {k}='{v}'\n" for k, v in env.items()))
@@ -66,9 +80,12 @@ def write_outputs(lab: Lab, deployer_token: str, infra: str, db: MariaDB) -> Non
         "llm_serving_kubeconfig": facts["deployer_kubeconfig"],
         "llm_serving_s3_endpoint": lab.s3_endpoint,
         "llm_serving_s3_region": REGION,
-        "llm_serving_s3_access_key": f"{{{{ lookup('ansible.builtin.file', '{state / 'minio-user'}') }}}}",
-        "llm_serving_s3_secret_key": f"{{{{ lookup('ansible.builtin.file', '{state / 'minio-password'}') }}}}",
-        "llm_serving_registry_url": lab.registry_url,
+        "llm_serving_s3_access_key": f"{{{{ lookup('ansible.builtin.file', '{state / USER_FILE}') }}}}",
+        "llm_serving_s3_secret_key": f"{{{{ lookup('ansible.builtin.file', '{state / SECRET_FILE}') }}}}",
+        # The registry behind its authenticating proxy, with the collection's ServiceAccount token.
+        "llm_serving_registry_url": lab.registry_proxy_url,
+        "llm_serving_registry_token": f"{{{{ lookup('ansible.builtin.file', '{state / TOKEN_FILE}') }}}}",
+        "llm_serving_registry_ca_bundle": str(state / "ca.crt"),
         # The lab's cluster network (Routes, Services, pods) is reached through its proxy, and the
         # router's certificates come from the lab CA.
         "llm_serving_inference_services_proxy": f"http://127.0.0.1:{lab.ports['proxy']}",

@@ -61,10 +61,13 @@ def _runner(lab, aap, token):
     inputs = {
         "LLM serving cluster": {"host": lab["apiserver"], "bearer_token": token, "verify_ssl": True,
                                 "ssl_ca_cert": Path(lab["ca"]).read_text()},
-        "LLM serving S3": {"access_key": lab["s3"]["access_key"], "secret_key": lab["s3"]["secret_key"],
-                           "endpoint": lab["s3"]["endpoint"], "ca_bundle": ""},
-        # the lab's registry has no authenticating proxy: no token, plain HTTP on loopback
-        "LLM serving Model Registry": {"url": lab["registry_url"], "token": "", "ca_bundle": ""},
+        # the collection's own MinIO user (limited to the models bucket), not MinIO's root
+        "LLM serving S3": {"access_key": lab["s3_collection"]["access_key"],
+                           "secret_key": lab["s3_collection"]["secret_key"],
+                           "endpoint": lab["s3_collection"]["endpoint"], "ca_bundle": ""},
+        # the lab's registry behind kube-rbac-proxy, with the collection's ServiceAccount token
+        "LLM serving Model Registry": {"url": lab["registry_proxy"]["url"], "token": lab["registry_proxy"]["token"],
+                                       "ca_bundle": Path(lab["registry_proxy"]["ca"]).read_text()},
     }
     credentials = {name: (creds[name], inputs[name]) for name in creds}
     # The AAP inventory's own variables for the lab: where the weights are (a path the job's
@@ -75,7 +78,7 @@ def _runner(lab, aap, token):
     inventory_vars = dict(lab_vars, llm_serving_models_root=str(Path(lab["state_dir"]) / "models"),
                           llm_serving_inference_services_proxy=lab["proxy_url"],
                           llm_serving_inference_services_ca_path=lab["ca"])
-    secrets = (token, lab["s3"]["secret_key"])
+    secrets = (token, lab["s3_collection"]["secret_key"], lab["s3"]["secret_key"], lab["registry_proxy"]["token"])
 
     def run_one(template, launch=None):
         result = awx_job.run_job(template, credentials, inventory_vars, launch, secrets=secrets)

@@ -298,6 +298,7 @@ def test_bad_input_output_has_no_secret(lab, tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert lab["s3"]["secret_key"] not in out
+    assert lab.get("s3_collection", {}).get("secret_key", "-") not in out  # what the lab inventory hands out
 
 
 if __name__ == "__main__":

@@ -449,3 +449,64 @@ def test_role_discovers_the_registry_url_from_its_service_and_route(run_id, name
     assert proc.returncode != 0
     assert "No Service other labelled component=model-registry in namespace %s (found: it-registry)" % namespace \
         in proc.stdout
+
+
+# -- through the lab's kube-rbac-proxy (what site.yml uses) ---------------------------------------
+
+def _proxy():
+    proxy = (LAB or {}).get("registry_proxy")
+    if not proxy:
+        pytest.skip("this lab predates the registry's proxy: make lab-down lab-up")
+    return proxy
+
+
+@pytest.fixture()
+def outsider_token():
+    """A valid ServiceAccount token whose account is not bound to the registry's Role."""
+    kubernetes, api = _kube()
+    core = kubernetes.client.CoreV1Api(api)
+    ns, name = LAB["deployer"]["namespace"], "registry-outsider-" + uuid.uuid4().hex[:6]
+    core.create_namespaced_service_account(ns, {"metadata": {"name": name}})
+    try:
+        yield core.create_namespaced_service_account_token(name, ns, {"spec": {}}).status.token
+    finally:
+        core.delete_namespaced_service_account(name, ns)
+
+
+def test_the_real_proxy_401_and_403_are_one_sentence_each(run_id, outsider_token):
+    proxy = _proxy()
+    base = proxy["url"] + API
+    res = module(spec(proxy["url"], run_id, token=TOKEN, ca_path=proxy["ca"]))
+    assert res["failed"] is True and res["status"] == 401
+    assert res["msg"] == ("Model Registry authentication failed at %s: the registry rejected the token "
+                          "(HTTP 401); set a valid token (llm_serving_registry_token) with access to this "
+                          "registry." % base)
+    res = module(spec(proxy["url"], run_id, token=outsider_token, ca_path=proxy["ca"]))
+    assert res["failed"] is True and res["status"] == 403
+    assert res["msg"] == ("Model Registry authorization failed at %s: the token is valid but its identity may "
+                          "not use this registry (HTTP 403); grant it access (on OpenShift AI: the "
+                          "registry's Manage permissions, a RoleBinding to the Role registry-user-<registry "
+                          "name>) or set llm_serving_registry_token to a token that has it." % base)
+    for secret in (TOKEN, outsider_token):
+        assert secret not in json.dumps(res)
+
+
+def test_role_through_the_real_proxy_with_the_labs_token(run_id, tmp_path):
+    """registry_seed as site.yml runs it on the lab: the proxied https URL, the lab CA and the
+    collection's ServiceAccount token; the token never printed at -vvv; a re-run changes nothing."""
+    proxy = _proxy()
+    extra = {"llm_serving_models": _models(run_id)[:1], "llm_serving_registry_url": proxy["url"],
+             "llm_serving_registry_token": proxy["token"], "llm_serving_registry_ca_bundle": proxy["ca"],
+             "llm_serving_s3_endpoint": S3_ENDPOINT}
+    first = _role_play(tmp_path, extra, "-vvv")
+    out = first.stdout + first.stderr
+    assert first.returncode == 0, out[-3000:]
+    assert proxy["token"] not in out and proxy["token"][-40:] not in out
+    assert _recap(first.stdout)["changed"] != "0"
+    # what the proxy let through is in the registry itself
+    assert rest(LAB["registry_url"], "GET", "/registered_model?name=It-Full-%s" % run_id)[0] == 200
+    second = _role_play(tmp_path, extra)
+    assert second.returncode == 0 and _recap(second.stdout)["changed"] == "0"
+    without = _role_play(tmp_path, dict(extra, llm_serving_registry_token=""))
+    assert without.returncode != 0
+    assert "the registry requires a bearer token and none was given (HTTP 401)" in without.stdout

@@ -158,6 +158,18 @@ def test_site_yml_deploys_the_profile(deployed):
     assert "failed=0" in out
 
 
+def test_site_yml_ran_with_the_labs_least_privilege_credentials(deployed, lab, core):
+    """The lab inventory hands the collection a MinIO user limited to the models bucket and the
+    registry's proxied URL with a ServiceAccount token, never MinIO's root or the bare registry:
+    the data connection KServe's storage initializer reads carries that user."""
+    assert deployed["site"][0] == 0, deployed["site"][1][-3000:]
+    inventory = yaml.safe_load((REPO / "inventories" / "lab" / "group_vars" / "all" / "lab_connection.yml").read_text())
+    assert inventory["llm_serving_registry_url"] == lab["registry_proxy"]["url"] != lab["registry_url"]
+    secret = core.read_namespaced_secret("models-s3", NAMESPACE)
+    access_key = base64.b64decode(secret.data["AWS_ACCESS_KEY_ID"]).decode()
+    assert access_key == lab["s3_collection"]["access_key"] != lab["s3"]["access_key"]
+
+
 def test_inference_services_are_ready_under_the_documents_names(deployed, custom):
     """`oc get inferenceservice -n private-ai`: the document's names, READY True."""
     want = PROFILES[deployed["profile"]][2]
@@ -308,17 +320,18 @@ def test_benchmark_playbook_answers_fp8_versus_bf16(deployed, tmp_path):
     assert "plotly" in (tmp_path / "report.html").read_text()[:200000].lower()
 
 
-def test_tokens_never_appear_at_vvv(deployed, core):
+def test_tokens_never_appear_at_vvv(deployed, core, lab):
     """smoke_test.yml reads each model's token from its Secret and sends it (the endpoints refuse
-    requests without one), and site.yml --check --diff shows the token Secrets: at -vvv neither
-    prints a token."""
+    requests without one), and site.yml --check --diff shows the token Secrets and sends the
+    registry token and the S3 keys: at -vvv neither prints a token or the S3 secret key."""
     tokens = [token_of(core, name) for name in PROFILES[deployed["profile"]][2]]
+    tokens += [lab["registry_proxy"]["token"], lab["s3_collection"]["secret_key"]]
     for args in (("playbooks/smoke_test.yml", "-vvv"), ("site.yml", "--check", "--diff", "-vvv")):
         rc, out = playbook(deployed["profile"], *args)
         assert rc == 0, out[-3000:]
         assert "failed=0" in out
         leaked = [i for i, token in enumerate(tokens) if token in out or token[-40:] in out]
-        assert not leaked, "%s -vvv printed the token of model(s) %s" % (args[0], leaked)
+        assert not leaked, "%s -vvv printed secret(s) %s (model tokens, registry token, S3 key)" % (args[0], leaked)
 
 
 def test_teardown_leaves_no_gpu_node_running(deployed, custom):

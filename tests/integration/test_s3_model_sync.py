@@ -576,11 +576,14 @@ def test_role_syncs_models_and_applies_the_data_connection_idempotently(tmp_path
         "llm_serving_namespace": namespace,
         "llm_serving_connection_name": connection,
         "llm_serving_s3_endpoint": lab["s3"]["endpoint"],
-        "llm_serving_s3_bucket": "s3sync-role-" + RUN,
+        # the lab's models bucket, with the collection's own user (lab.json s3_collection): the
+        # role must work with a user limited to that bucket, which may not create buckets
+        "llm_serving_s3_bucket": "models",
         "llm_serving_minio_models_part_size_mb": 5,
         "llm_serving_models": [
             {"name": "tiny-local", "weights": {"source": "local", "local_dir": str(src),
-                                               "path": "tiny/local"}, "hardware": {"instance_type": "g6e.xlarge"}},
+                                               "path": "s3sync-role-%s/tiny" % RUN},
+             "hardware": {"instance_type": "g6e.xlarge"}},
             {"name": "already-there", "weights": {"source": "s3", "path": "elsewhere"},
              "hardware": {"instance_type": "g6e.xlarge"}},
         ],
@@ -588,8 +591,9 @@ def test_role_syncs_models_and_applies_the_data_connection_idempotently(tmp_path
     (tmp_path / "vars.json").write_text(json.dumps(extra))
     book = tmp_path / "role.yml"
     book.write_text(ROLE_PLAYBOOK)
-    env = dict(os.environ, AWS_ACCESS_KEY_ID=lab["s3"]["access_key"],
-               AWS_SECRET_ACCESS_KEY=lab["s3"]["secret_key"], ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+    user = lab["s3_collection"]
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=user["access_key"],
+               AWS_SECRET_ACCESS_KEY=user["secret_key"], ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
                ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_NOCOLOR="1")
 
     def play(*args):
@@ -597,14 +601,14 @@ def test_role_syncs_models_and_applies_the_data_connection_idempotently(tmp_path
                                "localhost,", "-c", "local", "-e", "@%s" % (tmp_path / "vars.json")]
                               + list(args), cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=300, check=False)
-        assert lab["s3"]["secret_key"] not in proc.stdout + proc.stderr
+        assert user["secret_key"] not in proc.stdout + proc.stderr
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
         return _recap(proc.stdout)
 
     planned = play("--check", "--diff")[0]
     assert planned["failures"] == 0
     first, data = play("-vvv")
-    # the upload creates its bucket (no separate bucket task for it), then the Secret
+    # the upload (into the existing bucket: the user may not create one), then the Secret
     assert first["changed"] >= 2
     synced = [t for t in data["plays"][0]["tasks"] if t["task"]["name"] == "Synced"][0]
     facts = synced["hosts"]["localhost"]["llm_serving_minio_models_synced"]
@@ -618,11 +622,12 @@ def test_role_syncs_models_and_applies_the_data_connection_idempotently(tmp_path
 
     kubectl = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "python"), "-c",
-         "import json,sys; from kubernetes import client, config; "
+         "import base64,json,sys; from kubernetes import client, config; "
          "config.load_kube_config(sys.argv[1]); "
          "s = client.CoreV1Api().read_namespaced_secret(sys.argv[2], sys.argv[3]); "
          "print(json.dumps({'labels': s.metadata.labels, 'annotations': s.metadata.annotations, "
-         "'keys': sorted(s.data)}))", lab["kubeconfig"], connection, namespace],
+         "'keys': sorted(s.data), 'access_key_id': base64.b64decode(s.data['AWS_ACCESS_KEY_ID']).decode()}))",
+         lab["kubeconfig"], connection, namespace],
         capture_output=True, text=True, check=True)
     secret = json.loads(kubectl.stdout)
     assert secret["labels"]["opendatahub.io/dashboard"] == "true"
@@ -636,8 +641,8 @@ def test_role_syncs_models_and_applies_the_data_connection_idempotently(tmp_path
          "import sys; from kubernetes import client, config; config.load_kube_config(sys.argv[1]); "
          "client.CoreV1Api().delete_namespaced_secret(sys.argv[2], sys.argv[3])",
          lab["kubeconfig"], connection, namespace], capture_output=True, check=False)
-    lab_s3 = dict(lab["s3"])
-    _empty(_client(lab_s3), extra["llm_serving_s3_bucket"], drop_bucket=True)
+    assert secret["access_key_id"] == user["access_key"]
+    _empty(_client(lab["s3"]), "models", "s3sync-role-%s/" % RUN)
 
 
 def test_the_standard_library_reader_pages_through_long_listings(s3, tmp_path):

@@ -225,3 +225,24 @@ def test_a_client_error_is_not_retried(server, fake_time):
     with pytest.raises(RegistryError, match="HTTP 400"):
         RegistryClient(server.url, **fake_time.retry_kwargs()).create_registered_model({"name": "m"})
     assert fake_time.sleeps == [] and len(server.seen) == 1
+
+
+def test_403_with_token_says_the_identity_lacks_access_not_that_the_token_is_bad(server):
+    server.routes[API_PATH + "/registered_model"] = (403, "text/plain", b"Forbidden (user=x)", {})
+    with pytest.raises(RegistryError) as err:
+        RegistryClient(server.url, token=TOKEN).find_registered_model("m")
+    assert err.value.status == 403
+    assert "the token is valid but its identity may not use this registry (HTTP 403)" in err.value.msg
+    assert "registry-user-" in err.value.msg and TOKEN not in err.value.msg
+
+
+def test_502_from_the_proxy_says_the_registry_behind_it_is_not_answering(server, fake_time):
+    # kube-rbac-proxy (OpenShift AI's registry pod) answers 502 with an empty body when the
+    # registry container behind it does not answer; that is retried, then said as such.
+    server.routes[API_PATH + "/registered_model"] = (502, "text/plain", b"", {})
+    with pytest.raises(RegistryError) as err:
+        RegistryClient(server.url, token=TOKEN, **fake_time.retry_kwargs()).find_registered_model("m")
+    assert err.value.status == 502 and len(server.seen) == 4
+    assert err.value.msg == (
+        "The Model Registry behind %s%s is not answering: the proxy or router in front of it answered "
+        "HTTP 502 to GET; check that the registry's pod is running and ready." % (server.url, API_PATH))

@@ -153,7 +153,15 @@ class RegistryClient:
 
     def _http_error(self, method, url, status, raw):
         body = _excerpt(raw, self._token)
-        if status in (401, 403):
+        if status == 403 and self._token:
+            # kube-rbac-proxy (and OpenShift's OAuth proxy) answer 403 to a token they could
+            # authenticate whose identity fails the SubjectAccessReview (get on the registry's
+            # Service): the token is fine, its permissions are not.
+            msg = ("Model Registry authorization failed at %s: the token is valid but its identity "
+                   "may not use this registry (HTTP 403); grant it access (on OpenShift AI: the "
+                   "registry's Manage permissions, a RoleBinding to the Role registry-user-<registry "
+                   "name>) or set llm_serving_registry_token to a token that has it." % self.base)
+        elif status in (401, 403):
             if self._token:
                 why = "the registry rejected the token"
             else:
@@ -161,6 +169,12 @@ class RegistryClient:
             msg = ("Model Registry authentication failed at %s: %s (HTTP %d); set a valid "
                    "token (llm_serving_registry_token) with access to this registry."
                    % (self.base, why, status))
+        elif status in (502, 504):
+            # A gateway error: the registry's kube-rbac-proxy (or the router) got no answer from
+            # the registry container behind it (kube-rbac-proxy answers 502 with an empty body).
+            msg = ("The Model Registry behind %s is not answering: the proxy or router in front of "
+                   "it answered HTTP %d to %s%s; check that the registry's pod is running and ready."
+                   % (self.base, status, method, " (%s)" % body if body else ""))
         elif 300 <= status < 400:
             msg = ("The Model Registry at %s redirected %s (HTTP %d), which is what an OAuth "
                    "proxy does when it does not accept the token; set a valid bearer token."

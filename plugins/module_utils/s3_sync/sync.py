@@ -223,6 +223,14 @@ def ensure_bucket(session, opts, check_mode):
         session.client.create_bucket(**kwargs)
     except Exception as exc:  # pylint: disable=broad-except
         code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code == "AccessDenied":
+            # Credentials limited to their bucket(s) (a bucket-scoped policy, as a platform team
+            # hands out) may list a missing bucket (NoSuchBucket) but not create it.
+            raise S3SyncError("create bucket %s" % bucket,
+                              "bucket %s does not exist at %s and these credentials may not create "
+                              "it (AccessDenied); have an administrator create it, or set a bucket "
+                              "they may write" % (bucket, endpoint or "the S3 endpoint"),
+                              error_code=code)
         if code not in ("BucketAlreadyOwnedByYou",):
             raise client_error(exc, "create bucket %s" % bucket, endpoint, bucket)
     return True
