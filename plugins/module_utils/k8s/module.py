@@ -15,6 +15,7 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import An
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError, fail
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.apply import Cluster
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import transient
 
 
 def run_module(options, body, field_manager=None, **module_kwargs):
@@ -27,6 +28,8 @@ def run_module(options, body, field_manager=None, **module_kwargs):
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 
     err = None
+    # an apiserver restarting during the task: bounded retries, then one sentence (k8s/transient.py)
+    transient.install()
     try:
         cluster = Cluster(get_api_client(module=module), field_manager or module.params["field_manager"],
                           dry_run=module.check_mode)
