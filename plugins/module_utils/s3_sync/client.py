@@ -18,6 +18,7 @@ __metaclass__ = type
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
 
 import importlib.util
+import re
 import ssl
 import sys
 import threading
@@ -139,7 +140,9 @@ def client_error(exc, doing, endpoint, bucket):
                            error_code="SSLError")
     if isinstance(exc, s3_sync_http.S3ConnectError) or (
             botoexc and isinstance(exc, botoexc.EndpointConnectionError)):
-        return S3SyncError(doing, "cannot connect to %s (%s)" % (where, _short(exc)),
+        # botocore names the whole request URL (an upload's id and part number): the server is enough
+        return S3SyncError(doing, "cannot connect to %s (%s); check that the S3 server is up and reachable "
+                           "from here, then run again" % (where, re.sub(r"\?\S*", "", _short(exc))),
                            error_code="EndpointConnectionError")
     if botoexc and isinstance(exc, botoexc.NoCredentialsError):
         return S3SyncError(doing, "no credentials: set access_key/secret_key or "
