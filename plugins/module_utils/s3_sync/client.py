@@ -140,10 +140,11 @@ def client_error(exc, doing, endpoint, bucket):
                            error_code="SSLError")
     if isinstance(exc, s3_sync_http.S3ConnectError) or (
             botoexc and isinstance(exc, botoexc.EndpointConnectionError)):
-        # botocore names the whole request URL (an upload's id and part number): the server is enough
-        return S3SyncError(doing, "cannot connect to %s (%s); check that the S3 server is up and reachable "
-                           "from here, then run again" % (where, re.sub(r"\?\S*", "", _short(exc))),
-                           error_code="EndpointConnectionError")
+        # botocore's sentence only repeats the request URL (an upload's id and part number): the server is enough
+        detail = _short(exc)
+        detail = "" if detail.startswith("Could not connect to the endpoint URL") else " (%s)" % re.sub(r"\?\S*", "", detail)
+        return S3SyncError(doing, "cannot connect to %s%s; check that the S3 server is up and reachable from "
+                           "here, then run again" % (where, detail), error_code="EndpointConnectionError")
     if botoexc and isinstance(exc, botoexc.NoCredentialsError):
         return S3SyncError(doing, "no credentials: set access_key/secret_key or "
                            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
