@@ -14,7 +14,7 @@ import pytest
 import module_runner
 from isvc_lab import api_client, core, custom, lab  # noqa: F401 pylint: disable=unused-import
 from test_bad_input import INVENTORY, PLAYBOOK, REPO, failure_messages
-from test_site_faults import torn_down_after  # noqa: F401 pylint: disable=unused-import
+from test_site_faults import _cmdline, descendants, torn_down_after  # noqa: F401 pylint: disable=unused-import
 
 MODULE = "private_ai.llm_serving.run_lock"
 NAMESPACE = "private-ai"  # inventories/triple_play
@@ -101,15 +101,10 @@ def test_site_yml_stops_before_any_change_while_another_run_holds_the_lock(lab, 
         run(lab, namespace=NAMESPACE, name="private-ai-llm-serving-run", state="released", holder=other["holder"])
 
 
-def _running(needle):
-    import os
-    for pid in os.listdir("/proc"):
-        try:
-            if pid.isdigit() and needle.encode() in open("/proc/%s/cmdline" % pid, "rb").read():
-                return True
-        except OSError:
-            continue
-    return False
+def _running(needle, pid):
+    """True when a process under ``pid`` has ``needle`` in its command line (other sessions on the machine
+    run their own ansible-playbook: only this one's module counts)."""
+    return any(needle in _cmdline(child) for child in descendants(pid))
 
 
 def test_site_yml_interrupted_then_run_again_takes_over_its_own_stale_lock(lab, core, tmp_path):
@@ -131,7 +126,7 @@ def test_site_yml_interrupted_then_run_again_takes_over_its_own_stale_lock(lab, 
         # As Ctrl-C would, once the role's module runs: a SIGINT while ansible-playbook is still forking the
         # task's worker reaches the main process only, which then waits for that worker to finish the task.
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not _running("AnsiballZ_gpu_machinesets"):
+        while time.monotonic() < deadline and not _running("AnsiballZ_gpu_machinesets", proc.pid):
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGINT)
         out += proc.communicate(timeout=120)[0]
