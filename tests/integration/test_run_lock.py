@@ -14,7 +14,7 @@ import pytest
 import module_runner
 from isvc_lab import api_client, core, custom, lab  # noqa: F401 pylint: disable=unused-import
 from test_bad_input import INVENTORY, PLAYBOOK, REPO, failure_messages
-from test_site_faults import _cmdline, descendants, torn_down_after  # noqa: F401 pylint: disable=unused-import
+from test_site_faults import torn_down_after  # noqa: F401 pylint: disable=unused-import
 
 MODULE = "private_ai.llm_serving.run_lock"
 NAMESPACE = "private-ai"  # inventories/triple_play
@@ -101,46 +101,5 @@ def test_site_yml_stops_before_any_change_while_another_run_holds_the_lock(lab, 
         run(lab, namespace=NAMESPACE, name="private-ai-llm-serving-run", state="released", holder=other["holder"])
 
 
-def _running(needle, pid):
-    """True when a process under ``pid`` has ``needle`` in its command line (other sessions on the machine
-    run their own ansible-playbook: only this one's module counts)."""
-    return any(needle in _cmdline(child) for child in descendants(pid))
-
-
-def test_site_yml_interrupted_then_run_again_takes_over_its_own_stale_lock(lab, core, tmp_path):
-    """Ctrl-C does not run the release in always:, so an interrupted run leaves its Lease; the next run
-    on the same host sees that its ansible-playbook process is gone and takes the lock over."""
-    import os
-    import signal
-    import time
-
-    ensure_namespace(core)
-    proc = subprocess.Popen([PLAYBOOK, "site.yml"] + INVENTORY, cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    out = ""
-    try:
-        for line in proc.stdout:
-            out += line
-            if "TASK [private_ai.llm_serving.gpu_machinesets" in line:
-                break
-        # As Ctrl-C would, once the role's module runs: a SIGINT while ansible-playbook is still forking the
-        # task's worker reaches the main process only, which then waits for that worker to finish the task.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not _running("AnsiballZ_gpu_machinesets", proc.pid):
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGINT)
-        out += proc.communicate(timeout=120)[0]
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode != 0 and "Take the run lock" in out, out[-2000:]
-    lease = core.api_client.call_api(
-        "/apis/coordination.k8s.io/v1/namespaces/%s/leases/private-ai-llm-serving-run" % NAMESPACE, "GET",
-        response_type="object", _return_http_data_only=True, auth_settings=["BearerToken"])
-    holder = lease["spec"]["holderIdentity"]
-    assert " ansible-playbook pid %d " % proc.pid in holder or "ansible-playbook pid" in holder, holder
-    again = subprocess.run([PLAYBOOK, "site.yml"] + INVENTORY, cwd=REPO, capture_output=True, text=True,
-                           timeout=900, check=False)
-    text = again.stdout + again.stderr
-    assert again.returncode == 0, text[-3000:]
-    assert "Took over the run lock from %s" % holder in " ".join(text.split()), text[-3000:]
+# An interrupted site.yml (SIGINT, SIGTERM, SIGKILL with or without its lock's renewer) and the run after it:
+# tests/integration/test_site_faults.py.
