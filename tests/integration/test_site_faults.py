@@ -305,7 +305,7 @@ def test_minio_restarts_during_the_weights_upload(deployed, custom):
     """A 256 MiB file added to a model's directory, so that its multipart upload is in flight; MinIO is
     killed once parts of it are stored, and `make lab-up` starts it again."""
     lab = deployed
-    checkpoint, path, _ = MODELS["devstral-2-bf16"]
+    checkpoint, path = MODELS["devstral-2-bf16"][:2]
     big = Path(lab["state_dir"]) / "models" / checkpoint / BIG_FILE
     key = "%s/%s" % (path, BIG_FILE)
     block = os.urandom(1 << 20)

@@ -50,10 +50,8 @@ def wrapper(answers, ready=("ok",)):
     def request(rest, method, url, *args, **kwargs):
         calls.append((method, url))
         if url.endswith("/readyz"):
-            answer = ready.pop(0) if len(ready) > 1 else ready[0]
-            if isinstance(answer, Exception):
-                raise answer
-            return Resp(answer.encode())
+            status = ready.pop(0) if len(ready) > 1 else ready[0]
+            return Resp(status.encode())
         answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
@@ -64,27 +62,27 @@ def wrapper(answers, ready=("ok",)):
 
 
 def test_connection_refused_then_answer_is_retried():
-    retry, calls, _ = wrapper([refused(), refused(), Resp(b"{}")])
+    retry, calls, dummy = wrapper([refused(), refused(), Resp(b"{}")])
     assert retry(None, "PATCH", URL).data == b"{}"
     assert len(calls) == 3
 
 
 def test_a_403_while_the_server_is_not_ready_is_retried_and_a_403_when_ready_is_not():
-    retry, calls, _ = wrapper([refused(), api(403, "Forbidden"), Resp(b"{}")],
+    retry, calls, dummy = wrapper([refused(), api(403, "Forbidden"), Resp(b"{}")],
                               ready=["[-]poststarthook/rbac/bootstrap-roles failed\nreadyz check failed", "ok"])
     assert retry(None, "GET", URL).data == b"{}"
     assert [u.rsplit("/", 1)[-1] for _m, u in calls] == ["m", "m", "readyz", "m"]
-    retry, calls, _ = wrapper([api(403, "Forbidden")], ready=["ok"])
+    retry, calls, dummy = wrapper([api(403, "Forbidden")], ready=["ok"])
     with pytest.raises(ApiException) as info:
         retry(None, "GET", URL)
     assert info.value.status == 403 and len(calls) == 2
 
 
 def test_server_errors_are_retried_except_on_post_and_client_errors_never():
-    retry, calls, _ = wrapper([api(503), api(500), Resp(b"{}")])
+    retry, calls, dummy = wrapper([api(503), api(500), Resp(b"{}")])
     assert retry(None, "PUT", URL).data == b"{}"
     for method, status in (("POST", 503), ("GET", 404), ("PATCH", 409), ("PATCH", 422)):
-        retry, calls, _ = wrapper([api(status)])
+        retry, calls, dummy = wrapper([api(status)])
         with pytest.raises(ApiException):
             retry(None, method, URL)
         assert len(calls) == 1, (method, status)
