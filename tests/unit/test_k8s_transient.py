@@ -69,7 +69,7 @@ def test_connection_refused_then_answer_is_retried():
 
 def test_a_403_while_the_server_is_not_ready_is_retried_and_a_403_when_ready_is_not():
     retry, calls, dummy = wrapper([refused(), api(403, "Forbidden"), Resp(b"{}")],
-                              ready=["[-]poststarthook/rbac/bootstrap-roles failed\nreadyz check failed", "ok"])
+                                  ready=["[-]poststarthook/rbac/bootstrap-roles failed\nreadyz check failed", "ok"])
     assert retry(None, "GET", URL).data == b"{}"
     assert [u.rsplit("/", 1)[-1] for _m, u in calls] == ["m", "m", "readyz", "m"]
     retry, calls, dummy = wrapper([api(403, "Forbidden")], ready=["ok"])
