@@ -21,6 +21,11 @@ description:
   - A lock whose holder is an C(ansible-playbook) process of this host that no longer runs (an interrupted run,
     Ctrl-C skips the release) is taken over at once, with a warning. A run on another host or in another AAP
     job's container cannot be seen from here; its lock holds until O(lease_seconds) have passed.
+  - With O(renew=true) a process of its own renews the Lease every third of O(lease_seconds) while the
+    C(ansible-playbook) process of the run lives, and deletes it as soon as that process is gone - Ctrl-C,
+    SIGTERM, or an AAP job cancelled (its container killed, ansible-playbook SIGKILLed). If that process dies
+    too, the Lease expires O(lease_seconds) after its last renewal. Not started in check mode, nor when the
+    module does not run under C(ansible-playbook).
   - O(state=released) deletes the Lease if O(holder) still holds it, with its resourceVersion as
     precondition, so a run never removes a lock another run took since.
   - Taking and releasing the lock is bookkeeping, not a change of the deployment - reported as C(changed=false)
@@ -50,9 +55,16 @@ options:
       - With O(state=acquired), defaults to C(<user>@<host> pid <pid> <random>).
     type: str
   lease_seconds:
-    description: How long the lock lasts when the run that took it dies without releasing it.
+    description:
+      - Duration of the Lease. With O(renew=true), how long the lock can outlive a run that died with its
+        renewer; without, how long the lock lasts when the run that took it dies without releasing it.
     type: int
-    default: 7200
+    default: 300
+  renew:
+    description: Keep the Lease renewed while the run's C(ansible-playbook) process lives, and release it when it is gone.
+    type: bool
+    default: true
+    version_added: 0.2.0
   wait:
     description: Seconds to wait while another run holds the lock (0, fail at once).
     type: int
@@ -92,6 +104,10 @@ taken_over:
   description: The holder of a stale lock taken over (its run no longer exists), else null.
   returned: with O(state=acquired)
   type: str
+renewer_pid:
+  description: The process that renews the Lease (null when none was started).
+  returned: with O(state=acquired)
+  type: int
 released:
   description: Whether the release deleted the Lease (false when another run had taken it since, or it was gone).
   returned: with O(state=released)
@@ -105,7 +121,7 @@ import socket
 import uuid
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import lease
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import lease, lease_renewer
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import ApiError
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.module import run_module
 
@@ -115,7 +131,8 @@ OPTIONS = dict(
     name=dict(type="str", default="private-ai-llm-serving-run"),
     state=dict(type="str", choices=["acquired", "released"], default="acquired"),
     holder=dict(type="str"),
-    lease_seconds=dict(type="int", default=7200),
+    lease_seconds=dict(type="int", default=300),
+    renew=dict(type="bool", default=True),
     wait=dict(type="int", default=0),
 )
 
@@ -203,7 +220,9 @@ def _run(module, cluster):
     stale = lease.acquire(cluster, p["name"], p["namespace"], holder, p["lease_seconds"], wait=p["wait"], gone=gone)
     if stale:
         module.warn("Took over the run lock from %s, which no longer runs on this host (interrupted)." % stale)
-    return dict(changed=False, holder=holder, held=True, taken_over=stale)
+    pid = playbook_pid() if p["renew"] else None
+    renewer = lease_renewer.start(cluster, p["name"], p["namespace"], holder, p["lease_seconds"], pid) if pid else None
+    return dict(changed=False, holder=holder, held=True, taken_over=stale, renewer_pid=renewer)
 
 
 def main():

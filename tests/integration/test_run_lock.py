@@ -101,6 +101,9 @@ def test_site_yml_stops_before_any_change_while_another_run_holds_the_lock(lab, 
         run(lab, namespace=NAMESPACE, name="private-ai-llm-serving-run", state="released", holder=other["holder"])
 
 
+# An interrupted site.yml (SIGINT, SIGTERM, SIGKILL with or without its lock's renewer) and the run after it,
+# with the modules as module processes: tests/integration/test_site_faults.py. Here, the default: run_lock in
+# the task's worker (plugins/plugin_utils/in_process.py), its renewer forked from there.
 def _detached_child(parent):
     """A child of ``parent`` in a session of its own: an ansible-playbook worker past its setsid()."""
     import os
@@ -116,9 +119,9 @@ def _detached_child(parent):
     return False
 
 
-def test_site_yml_interrupted_then_run_again_takes_over_its_own_stale_lock(lab, core, tmp_path):
-    """Ctrl-C does not run the release in always:, so an interrupted run leaves its Lease; the next run
-    on the same host sees that its ansible-playbook process is gone and takes the lock over."""
+def test_site_yml_interrupted_in_a_worker_its_renewer_releases_the_lock(lab, core, tmp_path):
+    """Ctrl-C does not run the release in always:; the Lease's renewer, started by run_lock inside the
+    worker, sees ansible-playbook gone and deletes the Lease, so the next run starts at once."""
     import os
     import signal
     import time
@@ -132,9 +135,8 @@ def test_site_yml_interrupted_then_run_again_takes_over_its_own_stale_lock(lab, 
             out += line
             if "TASK [private_ai.llm_serving.gpu_machinesets" in line:
                 break
-        # As Ctrl-C would, while a task's worker runs (the module runs in it on a local connection:
-        # plugins/plugin_utils/in_process.py). A SIGINT while ansible-playbook is still forking the worker,
-        # before the worker leaves the process group, can be lost: wait for a worker in its own session.
+        # A SIGINT while ansible-playbook is still forking the worker, before the worker leaves the
+        # process group, can be lost: wait for a worker in its own session.
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not _detached_child(proc.pid):
             time.sleep(0.01)
@@ -144,13 +146,19 @@ def test_site_yml_interrupted_then_run_again_takes_over_its_own_stale_lock(lab, 
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode != 0 and "Take the run lock" in out, out[-2000:]
-    lease = core.api_client.call_api(
-        "/apis/coordination.k8s.io/v1/namespaces/%s/leases/private-ai-llm-serving-run" % NAMESPACE, "GET",
-        response_type="object", _return_http_data_only=True, auth_settings=["BearerToken"])
-    holder = lease["spec"]["holderIdentity"]
-    assert " ansible-playbook pid %d " % proc.pid in holder or "ansible-playbook pid" in holder, holder
+    path = "/apis/coordination.k8s.io/v1/namespaces/%s/leases/private-ai-llm-serving-run" % NAMESPACE
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            core.api_client.call_api(path, "GET", response_type="object", _return_http_data_only=True,
+                                     auth_settings=["BearerToken"])
+        except Exception as exc:  # pylint: disable=broad-except
+            if getattr(exc, "status", None) == 404:
+                break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("the Lease of the interrupted run is still there after 20 s")
     again = subprocess.run([PLAYBOOK, "site.yml"] + INVENTORY, cwd=REPO, capture_output=True, text=True,
                            timeout=900, check=False)
     text = again.stdout + again.stderr
-    assert again.returncode == 0, text[-3000:]
-    assert "Took over the run lock from %s" % holder in " ".join(text.split()), text[-3000:]
+    assert again.returncode == 0 and "Another run holds the lock" not in text, text[-3000:]

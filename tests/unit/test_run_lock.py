@@ -40,3 +40,64 @@ def test_the_busy_message_names_the_holder_and_how_to_clear_a_stale_lock():
     assert msg.startswith("Another run holds the lock, Lease private-ai/run: deployer@bastion pid 7 abc, since "
                           "2026-11-29T12:00:00.000000Z, until 2026-11-29T12:01:00.000000Z (waited 30s).")
     assert msg.endswith("`oc delete lease run -n private-ai`.")
+
+
+# -- the renewer (module_utils/k8s/lease_renewer.py) -----------------------------------------------------
+
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import lease_renewer  # noqa: E402
+
+
+class FakeCluster(object):
+    """One Lease in memory, written as the API would (resourceVersion precondition)."""
+
+    def __init__(self, current=None):
+        self.current, self.writes, self.fail = current, [], 0
+
+    def get(self, api, kind, name, namespace):
+        if self.fail:
+            self.fail -= 1
+            raise OSError("connection refused")
+        return self.current
+
+    def write(self, method, body):
+        self.writes.append(body)
+        self.current = dict(body, metadata=dict(body["metadata"], resourceVersion=str(len(self.writes) + 7)))
+
+    def delete(self, api, kind, name, namespace, resource_version=None):
+        assert resource_version == self.current["metadata"]["resourceVersion"]
+        self.current = None
+
+
+class Ticks(object):
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_the_renewer_renews_every_third_of_the_lease_while_the_run_lives_then_releases_it():
+    cluster, ticks = FakeCluster(held("run-a", seconds=6)), Ticks()
+    why = lease_renewer.keep(cluster, "l", "ns", "run-a", 6, alive=lambda: ticks.now < 10.5, clock=ticks,
+                             sleep=ticks.sleep, moment=lambda: T0 + datetime.timedelta(seconds=ticks.now))
+    assert why == "released" and cluster.current is None
+    assert len(cluster.writes) == 5  # at 2, 4, 6, 8 and 10 s
+    assert [w["spec"]["renewTime"][17:19] for w in cluster.writes] == ["02", "04", "06", "08", "10"]
+    assert {w["spec"]["acquireTime"] for w in cluster.writes} == {lease.micro(T0)}, "the acquire time is kept"
+
+
+def test_the_renewer_stops_when_the_lock_is_released_or_taken_and_gives_up_when_it_cannot_renew():
+    ticks = Ticks()
+    taken = FakeCluster(held("run-b"))
+    assert lease_renewer.keep(taken, "l", "ns", "run-a", 6, alive=lambda: True, clock=ticks, sleep=ticks.sleep) == \
+        "not held" and taken.writes == []
+    released = FakeCluster(None)
+    assert lease_renewer.keep(released, "l", "ns", "run-a", 6, alive=lambda: True, clock=ticks,
+                              sleep=ticks.sleep) == "not held"
+    down = FakeCluster(held("run-a"))
+    down.fail = 1000
+    assert lease_renewer.keep(down, "l", "ns", "run-a", 6, alive=lambda: True, clock=ticks, sleep=ticks.sleep) == "lost"
+    assert down.current is not None, "a renewer that lost the API deletes nothing"

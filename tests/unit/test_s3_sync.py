@@ -287,6 +287,11 @@ def test_reader_errors_become_the_same_sentences_as_botocore_errors():
     assert gone.details["error_code"] == "NoSuchBucket"
     down = s3_sync_http.S3ConnectError("cannot reach http://s3:9000: [Errno 111] refused")
     assert "cannot connect to http://s3:9000" in client_error(down, "list", "http://s3:9000", "m").msg
+    # botocore's sentence repeats the request URL with the upload id: the sentence names the server and what to do
+    lost = EndpointConnectionError(endpoint_url="http://s3:9000/models/a/b.bin?uploadId=Zm9v&partNumber=6")
+    assert client_error(lost, "upload b.bin to s3://models/a/b.bin", "http://s3:9000", "models").msg == (
+        "Failed to upload b.bin to s3://models/a/b.bin: cannot connect to http://s3:9000; check that the S3 server "
+        "is up and reachable from here, then run again.")
     tls = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed certificate")
     msg = client_error(tls, "list", "https://s3:9000", "m").msg
     assert "TLS verification of https://s3:9000 failed" in msg and "set ca_bundle" in msg

@@ -76,7 +76,13 @@ class ApiError(ModuleError):
 
 
 class ConnectionFailed(ModuleError):
-    """The API server could not be reached, or the connection dropped."""
+    """The API server could not be reached (``sent`` False: the request cannot have reached it), or
+    the connection dropped (``sent`` True). ``server``: its URL."""
+
+    def __init__(self, msg, sent=True, server=None):
+        super(ConnectionFailed, self).__init__(msg)
+        self.sent = sent
+        self.server = server
 
 
 class ResourceNotFound(ModuleError):
@@ -385,11 +391,12 @@ class KubeClient(object):
 
     def _fail_connect(self, exc):
         return ConnectionFailed("Cannot reach the Kubernetes API at %s (%s): %s" % (
-            self.config.server, self.config.source, exc or type(exc).__name__))
+            self.config.server, self.config.source, exc or type(exc).__name__), sent=True, server=self.config.server)
 
-    def request(self, method, path, query=None, body=None, content_type=None, timeout=None):
-        """One request; returns the JSON answer (a dict, {} for an empty body). Raises ApiError for
-        an HTTP error answer, ConnectionFailed when the server cannot be reached."""
+    def request(self, method, path, query=None, body=None, content_type=None, timeout=None, raw=False):
+        """One request; returns the JSON answer (a dict, {} for an empty body), or with ``raw`` its
+        bytes. Raises ApiError for an HTTP error answer, ConnectionFailed when the server cannot be
+        reached (``sent`` False: the request cannot have reached it) or the connection dropped."""
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
@@ -404,7 +411,7 @@ class KubeClient(object):
                     conn.sock.settimeout(timeout)
             try:
                 resp = self._send(conn, method, path, query, data, content_type)
-                raw = resp.read()
+                data_in = resp.read()
             except (httplib.HTTPException, socket.error, ssl.SSLError) as exc:
                 conn.close()
                 self._local.conn = None
@@ -415,14 +422,19 @@ class KubeClient(object):
                 if isinstance(exc, ssl.SSLCertVerificationError):
                     raise ConnectionFailed("The Kubernetes API at %s (%s) presented a certificate that does not "
                                            "verify: %s. Give its CA (ca_cert, or certificate-authority in the "
-                                           "kubeconfig)." % (self.config.server, self.config.source, exc.verify_message))
-                raise self._fail_connect(exc)
+                                           "kubeconfig)." % (self.config.server, self.config.source, exc.verify_message),
+                                           sent=False, server=self.config.server)
+                failure = self._fail_connect(exc)
+                failure.sent = not isinstance(exc, (ConnectionRefusedError, socket.gaierror))
+                raise failure
             if resp.will_close:
                 conn.close()
                 self._local.conn = None
             if resp.status >= 400:
-                raise ApiError(resp.status, resp.reason, raw)
-            return json.loads(raw) if raw.strip() else {}
+                raise ApiError(resp.status, resp.reason, data_in)
+            if raw:
+                return data_in
+            return json.loads(data_in) if data_in.strip() else {}
         raise AssertionError("unreachable")  # pragma: no cover
 
     def stream(self, path, query=None, timeout=None):
@@ -449,6 +461,12 @@ class KubeClient(object):
                 yield line
         finally:
             conn.close()
+
+    def after_fork(self):
+        """In a forked child: new connections of its own (the parent's sockets stay the parent's); the
+        TLS material is in memory, so no file is needed. Returns the files to remove at exit: none."""
+        self._local = threading.local()
+        return []
 
     def close(self):
         conn = getattr(self._local, "conn", None)
@@ -519,13 +537,20 @@ class CoreClient(object):
                                      _return_http_data_only=True, _request_timeout=timeout or self.timeout)
         except ApiException as exc:
             raise ApiError(exc.status or 0, exc.reason, exc.body or "")
+        except (urllib3.exceptions.MaxRetryError, urllib3.exceptions.NewConnectionError,
+                urllib3.exceptions.ConnectTimeoutError) as exc:
+            raise ConnectionFailed("Cannot reach the Kubernetes API at %s: %s" % (self.k8s.configuration.host, exc),
+                                   sent=False, server=self.k8s.configuration.host)
         except (urllib3.exceptions.HTTPError, socket.error) as exc:
-            raise ConnectionFailed("Cannot reach the Kubernetes API: %s" % exc)
+            raise ConnectionFailed("Cannot reach the Kubernetes API at %s: %s" % (self.k8s.configuration.host, exc),
+                                   sent=True, server=self.k8s.configuration.host)
 
-    def request(self, method, path, query=None, body=None, content_type=None, timeout=None):
+    def request(self, method, path, query=None, body=None, content_type=None, timeout=None, raw=False):
         resp = self._call(method, path, query, body, content_type, timeout)
-        raw = resp.data
-        return json.loads(raw) if raw and raw.strip() else {}
+        data = resp.data
+        if raw:
+            return data
+        return json.loads(data) if data and data.strip() else {}
 
     def stream(self, path, query=None, timeout=None):
         import urllib3
@@ -544,6 +569,26 @@ class CoreClient(object):
             raise ConnectionFailed("The connection to the Kubernetes API dropped: %s" % exc)
         finally:
             resp.release_conn()
+
+    def after_fork(self):
+        """In a forked child: a REST client of its own, and private copies of the credential files
+        kubernetes' kubeconfig loader wrote (it deletes its own when the module exits). Returns the
+        copies, to remove at exit."""
+        import shutil
+        import tempfile
+        from kubernetes.client import rest
+
+        configuration, copies = self.api.configuration, []
+        for attr in ("ssl_ca_cert", "cert_file", "key_file"):
+            path = getattr(configuration, attr, None)
+            if path and os.path.isfile(path):
+                handle, copy = tempfile.mkstemp(prefix="llm-serving-lock-")
+                os.close(handle)
+                shutil.copyfile(path, copy)
+                setattr(configuration, attr, copy)
+                copies.append(copy)
+        self.api.rest_client = rest.RESTClientObject(configuration)
+        return copies
 
     def close(self):
         pass

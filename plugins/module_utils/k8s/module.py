@@ -14,6 +14,7 @@ from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.erro
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.module import new_module
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.apply import Cluster
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import connect
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.transient import TransientRetry
 
 
 def argument_spec(options):
@@ -30,7 +31,9 @@ def run_module(options, body, field_manager=None, **module_kwargs):
     module = new_module(argument_spec=argument_spec(options), supports_check_mode=True, **module_kwargs)
     err = None
     try:
-        cluster = Cluster(connect(module), field_manager or module.params["field_manager"], dry_run=module.check_mode)
+        # an apiserver restarting during the task: bounded retries, then one sentence (k8s/transient.py)
+        cluster = Cluster(TransientRetry(connect(module)), field_manager or module.params["field_manager"],
+                          dry_run=module.check_mode)
         result = body(module, cluster)
     except ModuleError as exc:
         err = exc

@@ -18,6 +18,7 @@ __metaclass__ = type
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
 
 import importlib.util
+import re
 import ssl
 import sys
 import threading
@@ -139,8 +140,11 @@ def client_error(exc, doing, endpoint, bucket):
                            error_code="SSLError")
     if isinstance(exc, s3_sync_http.S3ConnectError) or (
             botoexc and isinstance(exc, botoexc.EndpointConnectionError)):
-        return S3SyncError(doing, "cannot connect to %s (%s)" % (where, _short(exc)),
-                           error_code="EndpointConnectionError")
+        # botocore's sentence only repeats the request URL (an upload's id and part number): the server is enough
+        detail = _short(exc)
+        detail = "" if detail.startswith("Could not connect to the endpoint URL") else " (%s)" % re.sub(r"\?\S*", "", detail)
+        return S3SyncError(doing, "cannot connect to %s%s; check that the S3 server is up and reachable from "
+                           "here, then run again" % (where, detail), error_code="EndpointConnectionError")
     if botoexc and isinstance(exc, botoexc.NoCredentialsError):
         return S3SyncError(doing, "no credentials: set access_key/secret_key or "
                            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",

@@ -75,7 +75,7 @@ SETTINGS = {
     # The run lock (playbooks/site.yml, plugins/modules/run_lock.py): a Lease in the namespace.
     "lock": (True, None, "true or false (take the run lock, a Lease in the namespace)"),
     "lock_wait": (0, _seconds, "a number of seconds, 0 or more, to wait for another run's lock (0: stop at once)"),
-    "lock_seconds": (7200, _positive, "a number of seconds, more than 0, the lock lasts if a run dies holding it"),
+    "lock_seconds": (300, _positive, "a number of seconds, more than 0, the lock lasts if a run and its renewer die"),
     # security.opendatahub.io/enable-auth on every InferenceService, and the dashboard's
     # ServiceAccount, Role, RoleBinding and token Secret for its clients (docs/authentication.md).
     "enable_auth": (True, None, "true or false"),
