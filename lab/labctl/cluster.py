@@ -215,6 +215,11 @@ def ensure_rbac(lab: Lab, kube: Kube) -> str:
         else:
             kube.apply(doc)
     kube.create_if_absent(secret)
+    return wait_token(lab, kube, secret)
+
+
+def wait_token(lab: Lab, kube: Kube, secret: dict) -> str:
+    """The token kube-controller-manager's token controller puts in a ServiceAccount token Secret."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         status, body = kube.get(secret)
@@ -222,5 +227,6 @@ def ensure_rbac(lab: Lab, kube: Kube) -> str:
         if token:
             return base64.b64decode(token).decode()
         time.sleep(0.2)
-    raise LabError(f"the token controller did not fill Secret {DEPLOYER_NS}/{DEPLOYER_SA}-token in 60s "
+    meta = secret["metadata"]
+    raise LabError(f"the token controller did not fill Secret {meta['namespace']}/{meta['name']} in 60s "
                    f"(is kube-controller-manager healthy? see {lab.logs / 'kube-controller-manager.log'})")

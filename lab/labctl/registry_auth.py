@@ -27,9 +27,7 @@ POSTs and PATCHes, so the lab grants those verbs on the same Service to the same
 
 from __future__ import annotations
 
-import base64
 import json
-import time
 
 from .base import DEPLOYER_NS, Lab, LabError, write_private
 from .kube import http_status
@@ -91,19 +89,6 @@ def manifests() -> list[dict]:
     ]
 
 
-def _wait_token(lab: Lab, kube, secret: dict) -> str:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        status, body = kube.get(secret)
-        token = body.get("data", {}).get("token") if status == 200 else None
-        if token:
-            return base64.b64decode(token).decode()
-        time.sleep(0.2)
-    meta = secret["metadata"]
-    raise LabError(f"the token controller did not fill Secret {meta['namespace']}/{meta['name']} in 60s "
-                   f"(is kube-controller-manager healthy? see {lab.logs / 'kube-controller-manager.log'})")
-
-
 def ensure(lab: Lab, kube) -> None:
     """Apply the objects, then write the proxy's kubeconfig and the collection's token (0600)."""
     docs = manifests()
@@ -112,8 +97,10 @@ def ensure(lab: Lab, kube) -> None:
             kube.create_if_absent(doc)
         else:
             kube.apply(doc)
-    proxy_token = _wait_token(lab, kube, docs[-2])
-    client_token = _wait_token(lab, kube, docs[-1])
+    from .cluster import wait_token  # noqa: PLC0415 - PyYAML, which `labctl down` may run without
+
+    proxy_token = wait_token(lab, kube, docs[-2])
+    client_token = wait_token(lab, kube, docs[-1])
     write_private(lab.state / PROXY_KUBECONFIG, json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": "registry",
         "clusters": [{"name": "lab", "cluster": {"server": lab.apiserver_url,

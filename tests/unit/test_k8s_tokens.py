@@ -14,17 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError  # noqa: E402
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import ApiError  # noqa: E402
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.tokens import read_tokens  # noqa: E402
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
+from stepclock import StepClock  # noqa: E402
 
 
 class Secrets:
@@ -49,7 +39,7 @@ def filled(token):
 
 
 def test_waits_until_the_token_controller_fills_every_secret():
-    clock = Clock()
+    clock = StepClock()
     api = Secrets({"default-token-a-sa": [filled("ta")],
                    "default-token-b-sa": [ApiError(404, "NotFound"), {"data": {}}, filled("tb")]})
     tokens = read_tokens(api, "ns", {"a": "default-token-a-sa", "b": "default-token-b-sa"}, timeout=30,
@@ -59,7 +49,7 @@ def test_waits_until_the_token_controller_fills_every_secret():
 
 
 def test_a_secret_still_without_token_is_named_without_any_token():
-    clock = Clock()
+    clock = StepClock()
     api = Secrets({"default-token-a-sa": [filled("secret-value-a")], "default-token-b-sa": [{"data": {}}],
                    "default-token-c-sa": [ApiError(404, "NotFound")]})
     with pytest.raises(ModuleError) as err:
@@ -73,4 +63,4 @@ def test_a_secret_still_without_token_is_named_without_any_token():
 def test_a_refused_read_is_one_sentence_at_once():
     api = Secrets({"default-token-a-sa": [ApiError(403, "Forbidden", b'{"message": "secrets is forbidden"}')]})
     with pytest.raises(ModuleError, match="Cannot read the token Secret ns/default-token-a-sa: HTTP 403 Forbidden: secrets is forbidden"):
-        read_tokens(api, "ns", {"a": "default-token-a-sa"}, timeout=30, clock=Clock(), sleep=lambda s: None)
+        read_tokens(api, "ns", {"a": "default-token-a-sa"}, timeout=30, clock=StepClock(), sleep=lambda s: None)

@@ -17,19 +17,9 @@ from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client 
     ApiError,
     ConnectionFailed,
 )
+from stepclock import StepClock  # noqa: E402
 
 PATH = "/apis/serving.kserve.io/v1beta1/namespaces/p/inferenceservices/m"
-
-
-class Clock(object):
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 class Config(object):
@@ -66,7 +56,7 @@ def dropped():
 
 
 def wrapped(answers, ready=("ok",)):
-    client, clock = Scripted(answers, ready), Clock()
+    client, clock = Scripted(answers, ready), StepClock()
     return transient.TransientRetry(client, timeout=60, clock=clock, sleep=clock.sleep), client, clock
 
 

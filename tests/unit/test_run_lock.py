@@ -45,6 +45,7 @@ def test_the_busy_message_names_the_holder_and_how_to_clear_a_stale_lock():
 # -- the renewer (module_utils/k8s/lease_renewer.py) -----------------------------------------------------
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import lease_renewer  # noqa: E402
+from stepclock import StepClock  # noqa: E402
 
 
 class FakeCluster(object):
@@ -68,19 +69,8 @@ class FakeCluster(object):
         self.current = None
 
 
-class Ticks(object):
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-
 def test_the_renewer_renews_every_third_of_the_lease_while_the_run_lives_then_releases_it():
-    cluster, ticks = FakeCluster(held("run-a", seconds=6)), Ticks()
+    cluster, ticks = FakeCluster(held("run-a", seconds=6)), StepClock()
     why = lease_renewer.keep(cluster, "l", "ns", "run-a", 6, alive=lambda: ticks.now < 10.5, clock=ticks,
                              sleep=ticks.sleep, moment=lambda: T0 + datetime.timedelta(seconds=ticks.now))
     assert why == "released" and cluster.current is None
@@ -90,7 +80,7 @@ def test_the_renewer_renews_every_third_of_the_lease_while_the_run_lives_then_re
 
 
 def test_the_renewer_stops_when_the_lock_is_released_or_taken_and_gives_up_when_it_cannot_renew():
-    ticks = Ticks()
+    ticks = StepClock()
     taken = FakeCluster(held("run-b"))
     assert lease_renewer.keep(taken, "l", "ns", "run-a", 6, alive=lambda: True, clock=ticks, sleep=ticks.sleep) == \
         "not held" and taken.writes == []
