@@ -11,6 +11,7 @@ has namespaced rights only in private-ai, which site.yml and Molecule own).
 
 import base64
 import json
+import os
 import re
 import subprocess
 import sys
@@ -46,7 +47,11 @@ def run_play(lab, tmp_path, tasks, extra_vars, check=True):
 %s
 """ % "\n".join("    " + line for line in tasks.strip().splitlines()))
     varsfile = tmp_path / "vars.json"
-    varsfile.write_text(json.dumps(dict({"llm_serving_kubeconfig": lab["kubeconfig"]}, **extra_vars)))
+    # The tests' scratch buckets are outside the policy of the lab's collection user (models only:
+    # lab/labctl/minio_user.py): these runs use MinIO's root credentials instead.
+    root = {"llm_serving_s3_access_key": lab["s3"]["access_key"], "llm_serving_s3_secret_key": lab["s3"]["secret_key"]}
+    varsfile.write_text(json.dumps(dict({"llm_serving_kubeconfig": lab["kubeconfig"]}, **dict(root, **extra_vars))))
+    os.chmod(varsfile, 0o600)
     proc = subprocess.run([PLAYBOOK, "-i", str(REPO / "inventories" / "lab"), str(play),
                            "-e", "@%s" % varsfile], cwd=str(REPO), capture_output=True, text=True,
                           timeout=600, check=False)

@@ -86,17 +86,34 @@ def test_a_403_while_the_server_is_not_ready_is_retried_and_a_403_when_ready_is_
 
 
 def test_server_errors_are_retried_except_on_post_and_client_errors_never():
-    retry, client, dummy = wrapped([ApiError(503, "x"), ApiError(500, "x"), {}])
+    retry, client, dummy = wrapped([ApiError(503, "x"), ApiError(502, "x"), {}])
     assert retry.request("PUT", PATH) == {}
-    for method, status in (("POST", 503), ("GET", 404), ("PATCH", 409), ("PATCH", 422)):
+    # 500: what an admission webhook's error comes back as; its message is for the user at once
+    for method, status in (("POST", 503), ("GET", 404), ("PATCH", 409), ("PATCH", 422), ("PATCH", 500)):
         retry, client, dummy = wrapped([ApiError(status, "x")])
         with pytest.raises(ApiError):
             retry.request(method, PATH)
         assert len(client.calls) == 1, (method, status)
 
 
-def test_a_server_that_never_comes_back_fails_with_one_sentence_after_the_bound():
+def test_a_server_that_never_answered_is_the_clients_sentence_after_a_short_while():
+    """A wrong host or kubeconfig should not cost a minute; a certificate that does not verify, not a retry."""
     retry, client, clock = wrapped([refused()] * 1000)
+    with pytest.raises(ConnectionFailed) as info:
+        retry.request("GET", PATH)
+    assert info.value.msg.startswith("Cannot reach the Kubernetes API at https://api.example:6443")
+    assert 10 <= clock.now <= 12
+    bad_ca = ConnectionFailed("The Kubernetes API at https://api.example:6443 presented a certificate that does not "
+                              "verify", sent=False, retry=False)
+    retry, client, clock = wrapped([bad_ca])
+    with pytest.raises(ConnectionFailed):
+        retry.request("GET", PATH)
+    assert len(client.calls) == 1 and clock.now == 0
+
+
+def test_a_server_that_never_comes_back_fails_with_one_sentence_after_the_bound():
+    retry, client, clock = wrapped([{}] + [refused()] * 1000)
+    retry.request("GET", PATH)  # it answered once: then it went away (a restart)
     with pytest.raises(transient.APIUnavailable) as info:
         retry.request("PATCH", PATH)
     assert info.value.msg == ("The Kubernetes API server at https://api.example:6443 did not answer for 60s (PATCH, "

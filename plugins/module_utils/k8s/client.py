@@ -79,10 +79,11 @@ class ConnectionFailed(ModuleError):
     """The API server could not be reached (``sent`` False: the request cannot have reached it), or
     the connection dropped (``sent`` True). ``server``: its URL."""
 
-    def __init__(self, msg, sent=True, server=None):
+    def __init__(self, msg, sent=True, server=None, retry=True):
         super(ConnectionFailed, self).__init__(msg)
         self.sent = sent
         self.server = server
+        self.retry = retry  # False: trying again cannot help (a certificate that does not verify)
 
 
 class ResourceNotFound(ModuleError):
@@ -423,7 +424,7 @@ class KubeClient(object):
                     raise ConnectionFailed("The Kubernetes API at %s (%s) presented a certificate that does not "
                                            "verify: %s. Give its CA (ca_cert, or certificate-authority in the "
                                            "kubeconfig)." % (self.config.server, self.config.source, exc.verify_message),
-                                           sent=False, server=self.config.server)
+                                           sent=False, server=self.config.server, retry=False)
                 failure = self._fail_connect(exc)
                 failure.sent = not isinstance(exc, (ConnectionRefusedError, socket.gaierror))
                 raise failure

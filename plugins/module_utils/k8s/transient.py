@@ -7,9 +7,13 @@ an OOM kill) first refuses connections, then answers before it is ready.
 
 Retried, with the collection's one backoff (``common.retry``) for at most ``API_RETRY_SECONDS``:
 - the connection refused or dropped (a request that may have reached the server only when it may be
-  sent twice);
-- HTTP 429, 500, 502, 503, 504 on requests that may be sent twice (not POST: a create sent twice
-  would answer 409 AlreadyExists);
+  sent twice). Before the server has answered once in this run, only for ``FIRST_CONTACT_SECONDS``,
+  then the client's own sentence: a server that is not there at all is a wrong host or kubeconfig
+  far more often than a restart, and should not cost a minute; a certificate that does not verify
+  is never retried;
+- HTTP 429, 502, 503, 504 on requests that may be sent twice (not POST: a create sent twice
+  would answer 409 AlreadyExists). Not 500: the API server answers 500 for what will not pass on
+  its own (an admission webhook's error), and its message is the user's to read at once;
 - HTTP 403 while the server's ``/readyz`` (asked with the same credentials) is not ``ok``: a
   kube-apiserver serves requests before its RBAC informers have synced and denies them meanwhile
   (kubernetes/kubernetes#121635; the "informers not synced" reason of kubernetes/kubernetes#101422).
@@ -29,8 +33,9 @@ from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.retr
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import ApiError, ConnectionFailed
 
 API_RETRY_SECONDS = 60
+FIRST_CONTACT_SECONDS = 10
 REPEATABLE = ("GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS")  # PUT/DELETE carry preconditions
-RETRY_STATUSES = (429, 500, 502, 503, 504)
+RETRY_STATUSES = (429, 502, 503, 504)
 
 
 class APIUnavailable(ModuleError):
@@ -50,9 +55,12 @@ class TransientRetry(object):
     """A ``k8s.client`` client (``KubeClient`` or ``CoreClient``) whose requests are retried while the
     API server restarts; streams (watches) are the caller's to resume (isvc/wait.py does)."""
 
-    def __init__(self, client, timeout=API_RETRY_SECONDS, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, client, timeout=API_RETRY_SECONDS, clock=time.monotonic, sleep=time.sleep,
+                 first_contact=FIRST_CONTACT_SECONDS):
         self.client = client
         self.timeout, self.clock, self.sleep = timeout, clock, sleep
+        self.first_contact = first_contact
+        self.answered = False  # the server has answered a request of this run (an HTTP error counts)
 
     def __getattr__(self, name):  # resource, stream, close, config...
         return getattr(self.client, name)
@@ -75,11 +83,15 @@ class TransientRetry(object):
 
     def _retried(self, method, call):
         retry = Retry(timeout=self.timeout, clock=self.clock, sleep=self.sleep)
+        started = self.clock()
         attempt, last = 0, None
         while True:
             try:
-                return call()
+                answer = call()
+                self.answered = True
+                return answer
             except ApiError as exc:
+                self.answered = True
                 if exc.status in RETRY_STATUSES and method in REPEATABLE:
                     last = "HTTP %s %s" % (exc.status, exc.reason)
                 elif exc.status == 403:
@@ -90,7 +102,9 @@ class TransientRetry(object):
                 else:
                     raise
             except ConnectionFailed as exc:
-                if exc.sent and method not in REPEATABLE:
+                if not exc.retry or (exc.sent and method not in REPEATABLE):
+                    raise
+                if not self.answered and self.clock() - started >= self.first_contact:
                     raise
                 last = _why(exc)
             if not retry.again(attempt):
