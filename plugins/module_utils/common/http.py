@@ -32,9 +32,11 @@ def excerpt(body, secret=None, limit=BODY_EXCERPT):
 def error_body(err):
     """The body of an HTTPError, b"" when it cannot be read (a courtesy: the status is what matters)."""
     try:
-        return err.read()
+        body = err.read()
     except Exception:  # pylint: disable=broad-except
         return b""
+    # an HTTPError made without a body reads "" (a str) on Python 3.11 before 3.11.4
+    return body if isinstance(body, bytes) else (body or "").encode("utf-8", "replace")
 
 
 def retry_after(headers):
