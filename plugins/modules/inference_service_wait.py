@@ -188,10 +188,10 @@ diagnostics:
 import gc
 import traceback
 
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.module import new_module
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import ConnectionFailed, connect
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.module import argument_spec as k8s_argument_spec
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.diagnostics import (
     Diagnostics,
     failure_message,
@@ -205,15 +205,13 @@ from ansible_collections.private_ai.llm_serving.plugins.module_utils.isvc.wait i
 
 
 def argument_spec():
-    spec = dict(AUTH_ARG_SPEC)
-    spec.update(
+    return k8s_argument_spec(dict(
         namespace=dict(type="str", required=True),
         names=dict(type="list", elements="str", default=[]),
         label_selector=dict(type="str"),
         timeout=dict(type="float", default=1200),
         fail_fast=dict(type="bool", default=True),
-    )
-    return spec
+    ))
 
 
 def client(module, waiter):

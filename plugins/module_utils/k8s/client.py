@@ -111,16 +111,17 @@ class Resource(object):
         return base + ("/" + quote(name, safe="") if name else "")
 
 
-def query_string(query):
-    """``query`` (a list of pairs or a dict, Python-client names allowed) as a URL query."""
+def query_pairs(query):
+    """``query`` (a list of pairs or a dict, Python-client names allowed) as the API's (name, value)
+    pairs: API names, booleans as true/false, None values left out."""
     pairs = query.items() if isinstance(query, dict) else (query or [])
-    out = []
-    for key, value in pairs:
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        out.append((_QUERY_NAMES.get(key, key), value))
+    return [(_QUERY_NAMES.get(key, key), ("true" if value else "false") if isinstance(value, bool) else value)
+            for key, value in pairs if value is not None]
+
+
+def query_string(query):
+    """``query`` (as ``query_pairs`` takes it) as a URL query."""
+    out = query_pairs(query)
     return ("?" + urlencode(out)) if out else ""
 
 
@@ -523,17 +524,15 @@ class CoreClient(object):
             raise ResourceNotFound("The cluster does not serve %s %s: is its CRD or operator installed?" % (api_version, kind))
         return Resource(api_version, kind, res.name, res.namespaced)
 
-    def _call(self, method, path, query, body, content_type, timeout, stream=False):
+    def _call(self, method, path, query, body, content_type, timeout):
         from kubernetes.client.rest import ApiException
         import urllib3
 
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
-        pairs = [(_QUERY_NAMES.get(k, k), ("true" if v else "false") if isinstance(v, bool) else v)
-                 for k, v in (query.items() if isinstance(query, dict) else (query or [])) if v is not None]
         try:
-            return self.api.call_api(path, method, {}, pairs, headers, body=body, post_params=[], files={},
+            return self.api.call_api(path, method, {}, query_pairs(query), headers, body=body, post_params=[], files={},
                                      auth_settings=["BearerToken"], _preload_content=False,
                                      _return_http_data_only=True, _request_timeout=timeout or self.timeout)
         except ApiException as exc:
