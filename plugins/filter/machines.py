@@ -7,46 +7,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-DOCUMENTATION = r"""
-name: machineset_report
-short_description: Phase counts and launch errors of a MachineSet's Machines
-version_added: 0.1.0
-description:
-  - Given the Machines (O(_input)) and a MachineSet name, returns C(phases) (for example
-    C(Running=1, Provisioning=1)) and C(problems), one sentence per Machine that reports why it has no
-    node - C(status.errorReason)/C(errorMessage) of a Failed Machine (an instance type EC2 refuses, a
-    vCPU limit), or the C(MachineCreation) condition of a Machine still Provisioning (no capacity).
-  - Companion filter in this file, C(private_ai.llm_serving.gpu_scale_down) (MachineSets, Machines,
-    Pods, instance types, catalog override, scale_down flag, and the InferenceServices being
-    deleted as namespace to names, whose pods do not keep a node), used by the teardown playbook - for
-    each MachineSet of the instance types, the Machines whose node runs no workload (to annotate
-    C(machine.openshift.io/delete-machine) and remove by lowering C(spec.replicas)), the nodes kept
-    with the pods that keep them and their cost per hour, and C(summary), one line saying what is
-    left running, at what price, and the C(oc scale) commands to stop it.
-options:
-  _input:
-    description: Machines (machine.openshift.io/v1beta1).
-    type: list
-    elements: dict
-    required: true
-  machineset:
-    description: The MachineSet's name.
-    type: str
-    required: true
-"""
-
-EXAMPLES = r"""
-- name: Explain a MachineSet
-  ansible.builtin.debug:
-    msg: "{{ machines | private_ai.llm_serving.machineset_report('cluster-x-gpu-g6-12xlarge-us-east-1a') }}"
-"""
-
-RETURN = r"""
-_value:
-  description: C(phases) (str) and C(problems) (list of str).
-  type: dict
-"""
-
 from ansible.errors import AnsibleFilterError
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import machines as machine_api
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.catalog import (
