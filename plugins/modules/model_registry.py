@@ -46,6 +46,16 @@ options:
       - Timeout in seconds of each HTTP request.
     type: int
     default: 30
+  retry_timeout:
+    description:
+      - Seconds during which a request the registry (or the proxy or router in front of it) answers
+        with HTTP 429, 500, 502, 503 or 504 is tried again, with exponential backoff and full jitter,
+        before the module fails naming the answer and how long it was tried. The registry answers 500
+        while its database is down, 503 while it connects to it.
+      - V(0) makes one attempt.
+    type: int
+    default: 60
+    version_added: 0.2.0
   registered_model:
     description:
       - The registered model. Required unless O(entries) is given.
@@ -277,6 +287,7 @@ def argspec():
         ca_path=dict(type="path"),
         validate_certs=dict(type="bool", default=True),
         timeout=dict(type="int", default=30),
+        retry_timeout=dict(type="int", default=60),
         entries=dict(type="list", elements="dict"),
     )
     return spec
@@ -306,7 +317,8 @@ def main():
     results, before, after = [], {}, {}
     try:
         client = RegistryClient(p["url"], token=p["token"], ca_path=p["ca_path"],
-                                validate_certs=p["validate_certs"], timeout=p["timeout"])
+                                validate_certs=p["validate_certs"], timeout=p["timeout"],
+                                retry_timeout=p["retry_timeout"])
         for item in entries(module):
             result = ensure(client, item["registered_model"], item["version"], item["artifact"],
                             check_mode=module.check_mode)

@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Faults in the middle of site.yml on the lab (issue 17): what the user sees, what is left, and that a
 re-run converges. The Model Registry killed before registry_seed; injected WHILE site.yml runs: the
-kube-apiserver restarting during the apply of the InferenceServices, MinIO restarting during the weights
+registry's database restarting during registry_seed, the kube-apiserver restarting during the apply of the
+InferenceServices, MinIO restarting during the weights
 upload, a model's vLLM dying during the smoke test, and site.yml interrupted with SIGINT and with SIGTERM
 in each role. (Two runs at once, and the lock of an interrupted run: tests/integration/test_run_lock.py.)
 
@@ -263,7 +264,9 @@ def test_model_registry_down_during_registry_seed_then_back(deployed):
     pid = int((LAB_STATE / "pids" / "model-registry.pid").read_text())
     os.kill(pid, signal.SIGKILL)
     try:
-        rc, out = site("--tags", "registry_seed")
+        # a registry that stays down: the requests answered 502 by its proxy are retried for
+        # llm_serving_registry_seed_retry_timeout (60 s by default; 5 here)
+        rc, out = site("--tags", "registry_seed", "-e", "llm_serving_registry_seed_retry_timeout=5")
         assert rc != 0
         msgs = failure_messages(out)
         assert len(msgs) == 1, msgs
@@ -349,6 +352,43 @@ def test_minio_restarts_during_the_weights_upload(deployed, custom):
     finally:
         big.unlink()
         s3.delete_object(Bucket=BUCKET, Key=key)
+
+
+def registry_patch(lab, path, body):
+    request = urllib.request.Request(lab["registry_url"] + "/api/model_registry/v1alpha3" + path, method="PATCH",
+                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
+        return json.loads(resp.read().decode())
+
+
+def test_the_registry_database_restarts_during_registry_seed(deployed, custom):
+    """A registered model's description drifted (so registry_seed writes); the Model Registry's database
+    (MariaDB) is killed as registry_seed starts and is back 10 s later, as a database pod restarting on a
+    drained node would be. The registry answers 500 meanwhile ("error listing registered models: dial tcp
+    ...: connection refused"); model_registry retries those for retry_timeout (60 s), so the run completes."""
+    lab = deployed
+    name = MODELS["devstral-2-bf16"][2]
+    status, model = registry_get(lab, "/registered_model?name=%s" % name)
+    assert status == 200, status
+    wanted = model.get("description")
+    registry_patch(lab, "/registered_models/%s" % model["id"], {"description": "drifted by a fault test"})
+    run = Site("--tags", "registry_seed")
+    run.until_task("Register the models in the Model Registry")
+    pid = int((LAB_STATE / "pids" / "mariadb.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    started = time.monotonic()
+    try:
+        time.sleep(10)
+        assert run.proc.poll() is None, "site.yml ended while the database was down:\n" + run.out[-3000:]
+    finally:
+        lab_up()
+    print("\nthe database was down %.1f s" % (time.monotonic() - started))
+    rc, out = run.finish()
+    what_the_user_saw("registry database restart during registry_seed", rc, out)
+    assert rc == 0, out[-4000:]
+    assert registry_get(lab, "/registered_models/%s" % model["id"])[1].get("description") == wanted
+    converges("--tags", "registry_seed", after=0)
+    assert left_behind(lab, custom) == []
 
 
 def vllm_pid(lab, model):

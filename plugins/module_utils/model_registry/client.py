@@ -30,13 +30,16 @@ from ansible.module_utils.urls import Request
 API_PATH = "/api/model_registry/v1alpha3"
 BODY_EXCERPT = 300
 PAGE_SIZE = 100
-# Each request is made at most ATTEMPTS times with the collection's retry policy (common.retry):
-# a jittered backoff of uniform(0, 2), (0, 4) and (0, 8) s (on average the 7 s of the fixed 1, 2
-# and 4 s of before), a Retry-After honoured, and its retryable statuses. The registry answers 503
-# while it connects to its database and a router 502/504 while the pod restarts; since the shared
-# policy a 500 (its database connection lost) and a 429 (a gateway's rate limit) are retried too.
-# Nothing was written then, so every method may be retried.
-ATTEMPTS = 4
+# A request answered with a retryable status (common.retry: 429, 500, 502, 503, 504) is tried again
+# with the collection's retry policy, a jittered backoff of uniform(0, 2), (0, 4), then (0, 8) s, a
+# Retry-After honoured, until RETRY_TIMEOUT seconds have passed. The registry answers 503 while it
+# connects to its database and 500 while that database is down (the lab's upstream registry:
+# "error listing registered models: dial tcp ...: connect: connection refused"); a router or the
+# kube-rbac-proxy in front of it answers 502/504 while its pod restarts. A database pod that
+# restarts (a node drained) is back in tens of seconds, longer than a few attempts last, hence a
+# deadline rather than a count. Nothing was written on such an answer, so every method may be
+# retried.
+RETRY_TIMEOUT = 60
 BACKOFF_BASE = 2.0
 BACKOFF_MAX = 8.0
 
@@ -86,9 +89,10 @@ class RegistryClient:
     """Minimal Model Registry REST client (RegisteredModel, ModelVersion, ModelArtifact)."""
 
     def __init__(self, url, token=None, ca_path=None, validate_certs=True, timeout=30,
-                 attempts=ATTEMPTS, clock=time.monotonic, sleep=time.sleep, rng=None):
+                 retry_timeout=RETRY_TIMEOUT, attempts=None, clock=time.monotonic, sleep=time.sleep, rng=None):
         self.base = api_base(url)
-        self._retry = dict(attempts=attempts, base=BACKOFF_BASE, cap=BACKOFF_MAX, clock=clock,
+        self._clock = clock
+        self._retry = dict(timeout=retry_timeout, attempts=attempts, base=BACKOFF_BASE, cap=BACKOFF_MAX, clock=clock,
                            sleep=sleep, rng=rng)
         self._token = token or None
         headers = {"Accept": "application/json"}
@@ -107,18 +111,25 @@ class RegistryClient:
 
         With ``absent_ok`` a 404 carrying the registry's JSON error body returns None
         (the API's "not found" for the find-by-name endpoints). A retryable status is tried
-        again (ATTEMPTS in all) before it is raised.
+        again until the retry timeout before it is raised, saying for how long it was tried.
         """
         retry = Retry(**self._retry)
+        started = self._clock()
         attempt = 0
         while True:
             try:
                 return self._request_once(method, path, query, body, absent_ok)
             except RegistryError as e:
-                # No answer at all is not retried (as before): refused or unresolvable means a
-                # wrong url or no registry, said at once; a timeout may come after a POST was
-                # written, and a second POST would then fail on the name it created.
-                if e.status is None or not retryable(e.status) or not retry.again(attempt, e.retry_after):
+                # No answer at all is not retried: refused or unresolvable means a wrong url or no
+                # registry, said at once; a timeout may come after a POST was written, and a second
+                # POST would then fail on the name it created.
+                if e.status is None or not retryable(e.status):
+                    raise
+                if not retry.again(attempt, e.retry_after):
+                    if attempt:
+                        e.msg = "%s (%d attempts over %.0f s)" % (e.msg.rstrip("."), attempt + 1,
+                                                                  self._clock() - started)
+                        e.args = (e.msg,)
                     raise
             attempt += 1
 
@@ -179,6 +190,16 @@ class RegistryClient:
             msg = ("The Model Registry at %s redirected %s (HTTP %d), which is what an OAuth "
                    "proxy does when it does not accept the token; set a valid bearer token."
                    % (self.base, method, status))
+        elif status == 500:
+            # The upstream registry answers any error that is not bad request, not found or
+            # conflict with 500 and the error's text (kubeflow/model-registry v0.3.0
+            # pkg/api/error.go ErrToStatus); while its database is down that text is the
+            # repository's, internal/db/service/generic_repository.go: "error listing registered
+            # models: dial tcp ...: connect: connection refused".
+            msg = ("The Model Registry at %s failed on its side: %s %s answered HTTP 500: %s; a "
+                   "database error there means the registry cannot reach its database: check the "
+                   "registry's database pod, then run again."
+                   % (self.base, method, url, body or "(empty body)"))
         else:
             msg = "Model Registry request %s %s failed with HTTP %d: %s" % (
                 method, url, status, body or "(empty body)")
