@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / ".ansible" / "collections"))
+sys.path.insert(0, str(REPO / "collections"))  # the committed link to the checkout (ansible.cfg)
 sys.path.insert(0, str(REPO / "lab"))
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.benchmark.dataset import VOCABULARY, Dataset  # noqa: E402
@@ -139,7 +139,7 @@ def run_ours(url, model, work, streams, requests, args):
     argfile = work / "module-args.json"
     argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": margs}))
     cpu, proc = child_cpu([PY, str(MODULE), str(argfile)],
-                          env=dict(os.environ, PYTHONPATH=str(REPO / ".ansible" / "collections")))
+                          env=dict(os.environ, PYTHONPATH=str(REPO / "collections")))
     result = json.loads(proc.stdout)
     if result.get("failed"):
         raise SystemExit("llm_benchmark failed: %s" % result.get("msg"))

@@ -14,8 +14,11 @@ version_added: 0.1.0
 description:
   - Given the plan (O(_input), C(llm_serving_plan)) and the inference_service_wait result, returns
     C([{name, url}]) in plan order, only the models in O(names) when given.
-  - "Companion filter in this file: C(private_ai.llm_serving.benchmark_problems) (the plan and
-    C(llm_serving_benchmark_models) -> one sentence per problem, empty when fine)."
+  - "Companion filters in this file: C(private_ai.llm_serving.benchmark_problems) (the plan and
+    C(llm_serving_benchmark_models) -> one sentence per problem, empty when fine) and
+    C(private_ai.llm_serving.benchmark_selection) (the plan, the names of the InferenceServices that
+    exist and C(llm_serving_benchmark_models) -> C({names, not_deployed, problems}): the deployed
+    models of the plan, or the subset, which must all be deployed)."
 options:
   _input:
     description: The plan, C(llm_serving_plan).
@@ -59,6 +62,11 @@ def benchmark_problems(plan, names=None):
     return report.target_problems(plan, names)
 
 
+def benchmark_selection(plan, existing, names=None):
+    return report.selection(plan, existing, names or None)
+
+
 class FilterModule(object):
     def filters(self):
-        return {"benchmark_targets": benchmark_targets, "benchmark_problems": benchmark_problems}
+        return {"benchmark_targets": benchmark_targets, "benchmark_problems": benchmark_problems,
+                "benchmark_selection": benchmark_selection}

@@ -254,9 +254,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.module import new_module
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError, fail
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import connect
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.tokens import read_tokens
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.tokens import module_tokens, token_secrets_spec
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.openai.client import (
     EndpointError,
     run_smoke_test,
@@ -278,12 +276,7 @@ def argument_spec():
         expect=dict(type="str"),
         token=dict(type="str", no_log=True),
         tokens=dict(type="dict", no_log=True),
-        token_secrets=dict(type="dict", no_log=False, options=dict(
-            namespace=dict(type="str", required=True),
-            names=dict(type="dict", required=True),
-            timeout=dict(type="float", default=30),
-            kubeconfig=dict(type="raw", no_log=True),
-            context=dict(type="str"))),
+        token_secrets=token_secrets_spec(),
         ca_path=dict(type="path"),
         proxy=dict(type="str"),
         validate_certs=dict(type="bool", default=True),
@@ -336,20 +329,6 @@ def smoke_test(p, e):
     return result
 
 
-def secret_tokens(module, spec):
-    """The tokens of ``token_secrets`` (endpoint name -> token), registered as no_log values."""
-    params = dict(kubeconfig=spec["kubeconfig"], context=spec["context"])
-    err = None
-    try:
-        tokens = read_tokens(connect(module, params=params), spec["namespace"], spec["names"], timeout=spec["timeout"])
-    except ModuleError as exc:
-        err = exc
-    if err is not None:
-        fail(module, err)
-    module.no_log_values.update(tokens.values())
-    return tokens
-
-
 def main():
     module = new_module(argument_spec=argument_spec(), supports_check_mode=True,
                         mutually_exclusive=[("endpoints", "url"), ("endpoints", "model")])
@@ -362,7 +341,7 @@ def main():
     if problems:
         module.fail_json(msg=" ".join(problems))
     if p["token_secrets"]:
-        p["tokens"] = dict(p["tokens"] or {}, **secret_tokens(module, p["token_secrets"]))
+        p["tokens"] = dict(p["tokens"] or {}, **module_tokens(module, p["token_secrets"]))
     if p["proxy"]:
         use_proxy(p["proxy"])
     with ThreadPoolExecutor(max_workers=min(len(endpoints), 16) or 1) as pool:

@@ -10,13 +10,16 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: llm_benchmark
-short_description: Load-test an OpenAI-compatible (vLLM) endpoint with vLLM's benchmark metrics
+short_description: Load-test OpenAI-compatible (vLLM) endpoints with vLLM's benchmark metrics
 version_added: 0.1.0
 description:
-  - Sends streamed chat completions to one endpoint from a concurrent client inside the module
-    process (threads, one kept-alive connection each) under a load profile named as GuideLLM
-    names them, and returns the metrics as C(vllm bench serve) defines them (vLLM's
-    C(vllm/benchmarks/serve.py)) for each load level.
+  - Sends streamed chat completions to one endpoint (O(url), O(model)) or several (O(targets)) from
+    a concurrent client inside the module process (threads, one kept-alive connection each) under a
+    load profile named as GuideLLM names them, and returns the metrics as C(vllm bench serve)
+    defines them (vLLM's C(vllm/benchmarks/serve.py)) for each load level.
+  - "Several targets run level by level, one target at a time, the order alternating from one level
+    to the next (level 1 A then B, level 2 B then A, ...): the same seeded requests for each, and
+    no target always first on a cold machine or last on a warm one."
   - "Time to first token (TTFT): from sending to the first chunk with content. Inter-token
     latency (ITL): gaps between content chunks. Time per output token (TPOT): (latency - TTFT) /
     (output tokens - 1). End-to-end latency (E2EL): sending to the last content chunk. Request,
@@ -35,20 +38,29 @@ options:
   url:
     description:
       - Base URL of the endpoint (InferenceService C(status.url)); a trailing C(/v1) is removed.
+      - Required (with O(model)) unless O(targets) is given.
     type: str
-    required: true
   model:
-    description: The served model name.
+    description: The served model name. Required with O(url).
     type: str
-    required: true
+  targets:
+    description:
+      - Several endpoints to benchmark in one run, interleaved level by level (see the description).
+        Each entry takes C(name), C(url) and optionally C(model) (the served model name, default
+        C(name)). Mutually exclusive with O(url) and O(model).
+      - The result is then RV(results), one entry per target in this order, and RV(sequence).
+    type: list
+    elements: dict
   profile:
     description:
-      - C(synchronous) (one request at a time), C(concurrent) (O(concurrency) streams), C(constant)
-        or C(poisson) (O(rate) requests per second, evenly spaced or with exponential gaps), or
-        C(sweep) (synchronous, then O(max_concurrency) streams to measure the maximum throughput,
-        then O(sweep_points) - 2 rates evenly spaced between the two).
+      - C(synchronous) (one request at a time), C(concurrent) (O(concurrency) streams),
+        C(throughput) (O(max_concurrency) streams, the maximum throughput), C(constant) or
+        C(poisson) (O(rate) requests per second, evenly spaced or with exponential gaps), or
+        C(sweep) as GuideLLM's (synchronous, then throughput, then O(sweep_points) - 2 rates from
+        C(linspace(synchronous rate, throughput rate, sweep_points - 1)[1:]), the last of which is
+        the measured maximum; guidellm C(src/guidellm/benchmark/profiles/sweep.py)).
     type: str
-    choices: [synchronous, concurrent, constant, poisson, sweep]
+    choices: [synchronous, concurrent, throughput, constant, poisson, sweep]
     default: synchronous
   concurrency:
     description: Streams for O(profile=concurrent).
@@ -67,8 +79,9 @@ options:
     default: constant
   max_concurrency:
     description:
-      - Most requests in flight at once in a rate profile, and the streams of a sweep's throughput
-        level. Requests beyond it wait on the client; their TTFT starts when they are sent.
+      - Most requests in flight at once in a rate profile, and the streams of the throughput
+        profile and of a sweep's throughput level. Requests beyond it wait on the client; their TTFT
+        starts when they are sent.
     type: int
     default: 64
   max_requests:
@@ -129,8 +142,37 @@ options:
     type: float
     default: 300
   token:
-    description: Bearer token for an endpoint with authentication.
+    description: Bearer token for endpoints with authentication (every target's, unless O(token_secrets) names it).
     type: str
+  token_secrets:
+    description:
+      - Read each target's bearer token from its ServiceAccount token Secret on the cluster (what
+        the C(inference_services) role creates for token authentication, as OpenShift AI's dashboard
+        does), waiting for kube-controller-manager to fill it; over O(token). The tokens are never
+        returned, shown or written. Not read in check mode.
+      - The connection to the cluster is O(token_secrets.kubeconfig) and O(token_secrets.context), else
+        the C(K8S_AUTH_*) variables, the in-cluster ServiceAccount or C(~/.kube/config), as in
+        M(private_ai.llm_serving.k8s_apply).
+    type: dict
+    suboptions:
+      namespace:
+        description: The namespace of the Secrets.
+        type: str
+        required: true
+      names:
+        description: Per target (its C(name); with O(url), the O(model)), the name of its token Secret.
+        type: dict
+        required: true
+      timeout:
+        description: Seconds to wait for every Secret to have its token.
+        type: float
+        default: 30
+      kubeconfig:
+        description: Path to a kubeconfig, or its content as a dict.
+        type: raw
+      context:
+        description: The kubeconfig context to use.
+        type: str
   ca_path:
     description: PEM CA bundle that signed the endpoint's certificate.
     type: path
@@ -152,7 +194,9 @@ options:
     type: path
 notes:
   - Uses only the Python standard library; runs on the controller or any host that reaches the endpoint.
-  - "O(token) is never returned, logged or written to O(output_path)."
+  - "O(token) and the tokens of O(token_secrets) are never returned, logged or written to O(output_path)."
+  - On a local connection the module runs inside the controller's worker (its action plugin), so
+    its client CPU per request is measured without a module process start.
   - Numbers measured against the lab are its simulator's, not a GPU's.
 """
 
@@ -172,6 +216,19 @@ EXAMPLES = r"""
     output_path: results/mistral-24b-fp8.json
   register: bench
 
+- name: FP8 and BF16 under the same load, interleaved level by level, with their token Secrets
+  private_ai.llm_serving.llm_benchmark:
+    targets:
+      - {name: mistral-24b-full, url: "https://mistral-24b-full-private-ai.apps.example.com"}
+      - {name: mistral-24b-fp8, url: "https://mistral-24b-fp8-private-ai.apps.example.com"}
+    profile: sweep
+    max_requests: 40
+    token_secrets:
+      namespace: private-ai
+      names: {mistral-24b-full: default-token-mistral-24b-full-sa, mistral-24b-fp8: default-token-mistral-24b-fp8-sa}
+    output_path: results/benchmark.json
+  register: bench
+
 - name: Eight concurrent streams for 30 seconds
   private_ai.llm_serving.llm_benchmark:
     url: http://127.0.0.1:8000
@@ -184,23 +241,38 @@ EXAMPLES = r"""
 RETURN = r"""
 runs:
   description:
-    - One entry per load level, in the order run, each with C(profile), C(concurrency), C(rate),
+    - One entry per load level, ordered by load (synchronous, then the rates or streams ascending,
+      then throughput), which for a sweep is not the order run (synchronous, throughput, then the
+      rates); C(level) and C(sequence) (the position in the whole run, all targets counted) say
+      when each ran. Each with C(profile), C(concurrency), C(rate),
       C(requests), C(completed), C(failed), C(errors) (count per class), C(error_samples),
       C(duration_seconds), C(request_throughput), C(output_token_throughput),
       C(total_token_throughput), C(request_goodput), C(good_requests), C(ttft_ms), C(tpot_ms),
       C(itl_ms), C(e2el_ms) (each C(count), C(mean), C(std), C(min), C(max), C(p50)...),
       C(max_concurrency_observed), C(client_cpu_ms_per_request) and C(meets_slo).
-  returned: success
+  returned: success, with O(url)
   type: list
   elements: dict
 best:
   description: Index in RV(runs) of the level with the highest output-token throughput meeting the SLO; null when none does.
-  returned: success
+  returned: success, with O(url)
   type: int
 totals:
   description: Requests, completed, failed and errors per class over all levels.
-  returned: success
+  returned: success, with O(url)
   type: dict
+results:
+  description:
+    - With O(targets), one entry per target in their order, each with C(name), C(model), C(url),
+      RV(runs), RV(best), RV(totals) and C(warmup).
+  returned: success, with O(targets)
+  type: list
+  elements: dict
+sequence:
+  description: With O(targets), the levels in the order run, each C({level, target}).
+  returned: success, with O(targets)
+  type: list
+  elements: dict
 slo:
   description: The SLO targets (milliseconds) and attainment used.
   returned: success
@@ -223,18 +295,18 @@ skipped:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.benchmark import bench
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError, fail
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.module import new_module
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.tokens import module_tokens, token_secrets_spec
 
 
 def argument_spec():
     return dict(
-        url=dict(type="str", required=True),
-        model=dict(type="str", required=True),
-        profile=dict(type="str", default="synchronous",
-                     choices=["synchronous", "concurrent", "constant", "poisson", "sweep"]),
+        url=dict(type="str"),
+        model=dict(type="str"),
+        targets=dict(type="list", elements="dict"),
+        profile=dict(type="str", default="synchronous", choices=list(bench.PROFILES)),
         concurrency=dict(type="int"),
         rate=dict(type="float"),
         sweep_points=dict(type="int", default=5),
@@ -255,6 +327,7 @@ def argument_spec():
         percentiles=dict(type="list", elements="float", default=[50, 90, 99]),
         request_timeout=dict(type="float", default=300),
         token=dict(type="str", no_log=True),
+        token_secrets=token_secrets_spec(),
         ca_path=dict(type="path"),
         validate_certs=dict(type="bool", default=True),
         proxy=dict(type="str"),
@@ -264,7 +337,9 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = new_module(argument_spec=argument_spec(), supports_check_mode=True,
+                        mutually_exclusive=[("targets", "url"), ("targets", "model")],
+                        required_one_of=[("targets", "url")], required_together=[("url", "model")])
     p = dict(module.params)
     for key in ("prompt_tokens", "output_tokens"):  # raw: "128" from a template is a number too
         if isinstance(p[key], str) and p[key].strip().isdigit():
@@ -273,11 +348,14 @@ def main():
     if bad:
         module.fail_json(msg=" ".join(bad))
     if module.check_mode:
-        module.exit_json(changed=False, skipped=True, msg="check mode: no request sent", url=p["url"],
-                         model=p["model"], profile=p["profile"], runs=[], best=None)
+        skipped = dict(changed=False, skipped=True, msg="check mode: no request sent", profile=p["profile"])
+        if p["targets"]:
+            module.exit_json(results=[], sequence=[], **skipped)
+        module.exit_json(url=p["url"], model=p["model"], runs=[], best=None, **skipped)
+    tokens = module_tokens(module, p["token_secrets"]) if p["token_secrets"] else {}
     error = result = None
     try:
-        result = bench.run(p)
+        result = bench.run(p, tokens)
     except ModuleError as err:
         error = err
     if error is not None:

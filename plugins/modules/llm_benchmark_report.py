@@ -32,7 +32,11 @@ options:
     type: dict
     required: true
   results:
-    description: M(private_ai.llm_serving.llm_benchmark) results, one per model (their C(model) names the plan entry), in benchmark order.
+    description:
+      - M(private_ai.llm_serving.llm_benchmark) results, in benchmark order. An entry is either one
+        model's result (its C(name), else its C(model), names the plan entry; the C(results) of a
+        run with C(targets), or the registered results of a loop) or a whole run with C(targets)
+        (its C(results) are taken, and its C(sequence) shown in the report).
     type: list
     elements: dict
     required: true
@@ -86,15 +90,15 @@ files:
   type: dict
 """
 
+import json
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.benchmark import report as report_mod
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.module import new_module
 
 
 def main():
-    module = AnsibleModule(
+    module = new_module(
         argument_spec=dict(
             plan=dict(type="dict", required=True),
             results=dict(type="list", elements="dict", required=True),
@@ -107,12 +111,12 @@ def main():
         supports_check_mode=True)
     p = module.params
     models = (p["plan"].get("models") or {})
-    unknown = [r.get("model") for r in p["results"] if r.get("model") not in models]
+    results, sequence = report_mod.flatten(p["results"])
+    unknown = [name for name in results if name not in models]
     if unknown:
         module.fail_json(msg="results name model(s) %s that are not in plan.models (%s); pass the llm_benchmark "
                              "results of the plan's models." % (", ".join(map(str, unknown)), ", ".join(sorted(models))))
-    results = dict((r["model"], r) for r in p["results"])
-    report = report_mod.build(p["plan"], results, p["environment"], p["slo"], p["load"])
+    report = report_mod.build(p["plan"], results, p["environment"], p["slo"], p["load"], sequence)
     text = report_mod.markdown(report)
     js = None
     if "html" in p["formats"]:
@@ -125,7 +129,7 @@ def main():
         out = p["output_dir"]
         if not os.path.isdir(out):
             os.makedirs(out)
-        contents = {"json": module.jsonify(report), "md": text}
+        contents = {"json": json.dumps(report, indent=2, sort_keys=True) + "\n", "md": text}
         if js is not None:
             contents["html"] = report_mod.html(report, js)
         for fmt in p["formats"]:

@@ -325,6 +325,7 @@ def run_job(template, credentials, inventory_vars, launch=None, secrets=()):
         shutil.rmtree(base, ignore_errors=True)
     # the credentials' files and runner's record of the environment go with the private data dir
     job_result.removed = not base.exists()
+    job_result.base = base  # where the job's private data dir was: what it writes belongs under it
     return job_result
 
 

@@ -10,6 +10,7 @@ Runs after the integration suite (scripts/test-all.sh), on a lab whose namespace
 else. Skips when the lab is not running.
 """
 
+import re
 import sys
 from pathlib import Path
 
@@ -155,6 +156,13 @@ def test_benchmark_job_template(templates, run):
                                      llm_serving_benchmark_output_tokens=16, llm_serving_benchmark_prompt_tokens=32)})
     assert result.status == "successful", result.stdout[-3000:]
     assert MODEL in result.stdout and "TTFT" in result.stdout
+    # ansible-runner sets no PWD: the report goes to the project's benchmark-report/ (the survey's
+    # empty "Report directory"), inside the private data dir, not to /benchmark-report
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
+    written = re.findall(r"report file: (\S+?)'?$", plain, re.M)
+    assert sorted(Path(p).name for p in written) == ["report.html", "report.json", "report.md"], result.stdout[-3000:]
+    for path in written:
+        assert path.startswith(str(result.base / "runner" / "project" / "benchmark-report") + "/"), written
 
 
 def test_a_failed_step_runs_the_diagnostics(aap, templates, run):

@@ -291,47 +291,74 @@ def test_both_mistral_versions_are_one_registered_model(deployed, lab):
     assert {"2501-bf16", "2501-fp8-dynamic"} <= versions, versions
 
 
+BENCH_SMALL = ["-e", "llm_serving_benchmark_max_requests=6", "-e", "llm_serving_benchmark_sweep_points=3",
+               "-e", "llm_serving_benchmark_max_concurrency=4", "-e", "llm_serving_benchmark_output_tokens=16",
+               "-e", "llm_serving_benchmark_prompt_tokens=32"]
+
+
 def test_benchmark_playbook_answers_fp8_versus_bf16(deployed, tmp_path):
     """playbooks/benchmark.yml on the deployed profile with a small load: every model answered
-    every request, the report's three files are written, and the FP8/BF16 table pairs the two
-    Mistral deployments with a cost per million tokens for each. --check sends and writes nothing."""
+    every request, the models ran interleaved level by level (ABBA), the report's files are
+    written, and the FP8/BF16 table pairs the two Mistral deployments with a cost per million tokens
+    for each and their one-request-at-a-time latency. --check sends and writes nothing. Models that
+    are not deployed are not waited for."""
     if deployed["profile"] != "fp8_showcase":
         pytest.skip("the FP8/BF16 question is the fp8_showcase document's; one profile keeps CI short")
-    small = ["-e", "llm_serving_benchmark_output_dir=%s" % tmp_path, "-e", "llm_serving_benchmark_max_requests=6",
-             "-e", "llm_serving_benchmark_sweep_points=3", "-e", "llm_serving_benchmark_max_concurrency=4",
-             "-e", "llm_serving_benchmark_output_tokens=16", "-e", "llm_serving_benchmark_prompt_tokens=32"]
+    small = ["-e", "llm_serving_benchmark_output_dir=%s" % tmp_path] + BENCH_SMALL
     rc, out = playbook("fp8_showcase", "playbooks/benchmark.yml", "-e", '{"llm_serving_benchmark_models": ["nope"]}', *small)
     assert rc != 0 and "llm_serving_benchmark_models names nope, not in llm_serving_models" in out, out[-3000:]
+    # another profile's plan, none of whose models is deployed: fails at once, naming them (no
+    # 1800 s wait for InferenceServices that do not exist), for all of them and for a subset
+    no_ckpt = ["-e", "llm_serving_benchmark_read_checkpoints=false"]
+    rc, out = playbook("triple_play", "playbooks/benchmark.yml", *(no_ckpt + small))
+    assert rc != 0 and ("None of the plan's models (mistral-3-bf16, mistral-3-fp8, devstral-2-bf16) has an "
+                        "InferenceService in namespace private-ai") in out, out[-3000:]
+    rc, out = playbook("triple_play", "playbooks/benchmark.yml", "-e", '{"llm_serving_benchmark_models": ["mistral-3-fp8"]}',
+                       *(no_ckpt + small))
+    assert rc != 0 and "llm_serving_benchmark_models names mistral-3-fp8, which has no InferenceService" in out, out[-3000:]
+    assert "Wait for the InferenceServices" not in out
     rc, out = playbook("fp8_showcase", "playbooks/benchmark.yml", "--check", *small)
     assert rc == 0, out[-4000:]
     assert not list(tmp_path.iterdir()), "check mode wrote %s" % list(tmp_path.iterdir())
     rc, out = playbook("fp8_showcase", "playbooks/benchmark.yml", *small)
     assert rc == 0, out[-4000:]
-    assert "FP8 versus BF16: Mistral-Small-24B-Instruct-2501" in out
-    assert {p.name for p in tmp_path.iterdir()} >= {"report.html", "report.json", "report.md",
-                                                    "mistral-24b-full.json", "mistral-24b-fp8.json"}
+    assert "FP8 versus BF16: Mistral-Small-24B-Instruct-2501" in out and "one request at a time" in out
+    assert {p.name for p in tmp_path.iterdir()} >= {"report.html", "report.json", "report.md", "llm_benchmark.json"}
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["simulated"] is True
     for row in report["models"]:
         assert row["failed"] == 0 and row["requests"] == 3 * 6, row
         assert row["best"] is not None and row["usd_per_million_output_tokens"] > 0, row
+        assert row["sync_ttft_p50_ms"] > 0 and row["sync_e2el_p50_ms"] > row["sync_ttft_p50_ms"], row
+    # plan order (BF16 first) for level 0, then reversed, then again
+    assert [(s["level"], s["target"]) for s in report["sequence"]] == [
+        (0, "mistral-24b-full"), (0, "mistral-24b-fp8"), (1, "mistral-24b-fp8"), (1, "mistral-24b-full"),
+        (2, "mistral-24b-full"), (2, "mistral-24b-fp8")]
     (cmp,) = report["comparison"]
     assert (cmp["fp8"], cmp["bf16"], cmp["fp8_gpus"], cmp["bf16_gpus"]) == ("mistral-24b-fp8", "mistral-24b-full", 1, 4)
+    assert {r["name"]: r["precision"] for r in report["models"]} == {"mistral-24b-fp8": "FP8", "mistral-24b-full": "BF16"}
     assert "plotly" in (tmp_path / "report.html").read_text()[:200000].lower()
 
 
-def test_tokens_never_appear_at_vvv(deployed, core, lab):
-    """smoke_test.yml reads each model's token from its Secret and sends it (the endpoints refuse
-    requests without one), and site.yml --check --diff shows the token Secrets and sends the
-    registry token and the S3 keys: at -vvv neither prints a token or the S3 secret key."""
+def test_tokens_never_appear_at_vvv(deployed, core, lab, tmp_path):
+    """smoke_test.yml and benchmark.yml read each model's token from its Secret and send it (the
+    endpoints refuse requests without one), and site.yml --check --diff shows the token Secrets and
+    sends the registry token and the S3 keys: at -vvv none prints a token or the S3 secret key, nor
+    does the benchmark write one to its files."""
     tokens = [token_of(core, name) for name in PROFILES[deployed["profile"]][2]]
     tokens += [lab["registry_proxy"]["token"], lab["s3_collection"]["secret_key"]]
-    for args in (("playbooks/smoke_test.yml", "-vvv"), ("site.yml", "--check", "--diff", "-vvv")):
+    bench = ("playbooks/benchmark.yml", "-vvv", "-e", "llm_serving_benchmark_output_dir=%s" % tmp_path,
+             "-e", "llm_serving_benchmark_profile=synchronous", "-e", "llm_serving_benchmark_max_requests=2",
+             "-e", "llm_serving_benchmark_output_tokens=4", "-e", "llm_serving_benchmark_prompt_tokens=8")
+    for args in (("playbooks/smoke_test.yml", "-vvv"), ("site.yml", "--check", "--diff", "-vvv"), bench):
         rc, out = playbook(deployed["profile"], *args)
         assert rc == 0, out[-3000:]
         assert "failed=0" in out
         leaked = [i for i, token in enumerate(tokens) if token in out or token[-40:] in out]
         assert not leaked, "%s -vvv printed secret(s) %s (model tokens, registry token, S3 key)" % (args[0], leaked)
+    assert {p.name for p in tmp_path.iterdir()} >= {"report.html", "report.json", "report.md", "llm_benchmark.json"}
+    files = "".join(p.read_text() for p in tmp_path.iterdir())
+    assert not [i for i, token in enumerate(tokens) if token in files or token[-40:] in files]
 
 
 def test_teardown_leaves_no_gpu_node_running(deployed, custom):

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "collections"))
 sys.path.insert(0, str(ROOT / "lab"))
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.benchmark import bench, metrics  # noqa: E402
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.benchmark import bench, load, metrics  # noqa: E402
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.benchmark.client import Endpoint, Worker  # noqa: E402
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.benchmark.dataset import Dataset  # noqa: E402
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError  # noqa: E402
@@ -126,7 +126,7 @@ def params(url, **kw):
              prompt_tokens=8, output_tokens=5, ignore_eos=True, dataset_size=50, seed=1, warmup_requests=0,
              slo_ttft_ms=None, slo_tpot_ms=None, slo_e2el_ms=None, slo_attainment=0.9,
              percentiles=[50, 90, 99], request_timeout=10, token=None, ca_path=None, validate_certs=True,
-             proxy=None, extra_body={}, output_path=None)
+             proxy=None, extra_body={}, output_path=None, targets=None)
     p.update(kw)
     return p
 
@@ -215,8 +215,60 @@ def test_sweep_goes_from_synchronous_to_throughput(sim):
     assert names == ["synchronous", "constant", "constant", "throughput"]
     rates = [r["rate"] for r in out["runs"][1:3]]
     low, high = out["runs"][0]["request_throughput"], out["runs"][-1]["request_throughput"]
-    assert low < rates[0] < rates[1] < high
+    # GuideLLM's sweep: linspace(synchronous rate, throughput rate, sweep_points - 1)[1:], the last
+    # rate the measured maximum
+    assert low < rates[0] < rates[1] and rates[1] == pytest.approx(high, abs=1e-3)
+    assert rates[0] == pytest.approx((low + high) / 2, abs=1e-3)
     assert out["runs"][0]["max_concurrency_observed"] == 1
+    # ordered by load; sequence says when each ran: synchronous, throughput, then the rates
+    assert [r["sequence"] for r in out["runs"]] == [0, 2, 3, 1]
+
+
+def test_sweep_rates_are_guidellms_linspace():
+    # numpy.linspace(2, 10, 4)[1:] == [4.667, 7.333, 10]; linspace(2, 10, 2)[1:] == [10]; sweep_size 2: none
+    assert load.sweep_rates(2.0, 10.0, 5) == pytest.approx([14 / 3.0, 22 / 3.0, 10.0])
+    assert load.sweep_rates(2.0, 10.0, 3) == [10.0]
+    assert load.sweep_rates(2.0, 10.0, 2) == []
+    assert load.sweep_rates(0.0, 3.0, 4) == pytest.approx([1.5, 3.0])
+    assert load.sweep_rates(-4.0, 0.0, 4) == []  # GuideLLM stops at a rate that is not positive
+
+
+def test_throughput_profile_keeps_max_concurrency_in_flight(sim):
+    url = sim("--time-to-first-token", "20", "--inter-token-latency", "1")
+    (run,) = bench.run(params(url, profile="throughput", max_concurrency=3, max_requests=9))["runs"]
+    assert (run["profile"], run["concurrency"], run["completed"]) == ("throughput", 3, 9)
+    assert 1 < run["max_concurrency_observed"] <= 3
+
+
+def test_targets_are_interleaved_level_by_level_abba(sim):
+    a, b = sim("--time-to-first-token", "1"), sim("--time-to-first-token", "1")
+    out = bench.run(params(None, model=None, targets=[{"name": MODEL, "url": a}, {"name": "b", "url": b, "model": MODEL}],
+                           profile="sweep", sweep_points=4, max_requests=4, max_concurrency=2, warmup_requests=1))
+    # level 0: A B, level 1: B A, level 2: A B, level 3: B A
+    assert out["sequence"] == [{"level": 0, "target": MODEL}, {"level": 0, "target": "b"},
+                               {"level": 1, "target": "b"}, {"level": 1, "target": MODEL},
+                               {"level": 2, "target": MODEL}, {"level": 2, "target": "b"},
+                               {"level": 3, "target": "b"}, {"level": 3, "target": MODEL}]
+    ra, rb = out["results"]
+    assert (ra["name"], ra["model"], rb["name"], rb["model"]) == (MODEL, MODEL, "b", MODEL)
+    assert ra["url"] == a and rb["url"] == b and "runs" not in out
+    for r in (ra, rb):
+        assert [x["profile"] for x in r["runs"]] == ["synchronous", "constant", "constant", "throughput"]
+        assert r["totals"]["completed"] == 16 and r["warmup"]["requests"] == 1
+    # each target's sweep rates come from its own synchronous and throughput levels
+    assert ra["runs"][2]["rate"] == pytest.approx(ra["runs"][3]["request_throughput"], abs=1e-3)
+    assert rb["runs"][2]["rate"] == pytest.approx(rb["runs"][3]["request_throughput"], abs=1e-3)
+
+
+def test_targets_are_validated():
+    text = " ".join(bench.problems(params(None, model=None, targets=[{"name": "a", "url": "ftp://x"}, {"url": "http://h"},
+                                                                     {"name": "a", "url": "http://h", "token": "t"}])))
+    assert "targets[0].url must be an http(s) URL" not in text  # names first: one sentence per problem
+    assert "targets[1] needs a name" in text and "targets[2] repeats the name a" in text
+    assert "targets[2] has unknown key(s) token" in text
+    assert "targets[0].url must be an http(s) URL" in " ".join(
+        bench.problems(params(None, model=None, targets=[{"name": "a", "url": "ftp://x"}])))
+    assert "either targets or url and model" in " ".join(bench.problems(params("http://h", targets=[{"name": "a", "url": "http://h"}])))
 
 
 def test_time_bound_ends_a_level(sim):
@@ -353,3 +405,20 @@ def test_module_refuses_bad_input_before_sending(scripted):
     out = run_module({"url": url, "model": MODEL, "profile": "constant"})
     assert out["failed"] and "rate must be" in out["msg"] and "max_requests or max_seconds" in out["msg"]
     assert seen == []
+
+
+def test_module_takes_targets_and_writes_one_file(scripted, tmp_path):
+    a, seen_a = scripted(lambda n: "ok")
+    b, seen_b = scripted(lambda n: "ok")
+    out = run_module({"targets": [{"name": "a", "url": a, "model": MODEL}, {"name": "b", "url": b, "model": MODEL}],
+                      "profile": "sweep", "sweep_points": 3, "max_requests": 2, "max_concurrency": 2, "output_tokens": 2,
+                      "warmup_requests": 0, "token": TOKEN, "output_path": str(tmp_path / "r.json")})
+    assert [r["name"] for r in out["results"]] == ["a", "b"], out
+    assert [s["target"] for s in out["sequence"]] == ["a", "b", "b", "a", "a", "b"]
+    assert json.loads((tmp_path / "r.json").read_text())["results"][1]["totals"]["completed"] == 6
+    assert TOKEN not in (tmp_path / "r.json").read_text() and TOKEN not in json.dumps(out)
+    assert len(seen_a) == len(seen_b) == 6
+    out = run_module({"targets": [{"name": "a", "url": a}], "url": a, "max_requests": 1})
+    assert out["failed"] and "mutually exclusive" in out["msg"]
+    out = run_module({"targets": [{"name": "a", "url": a}], "max_requests": 1}, check=True)
+    assert out["skipped"] and out["results"] == [] and len(seen_a) == 6

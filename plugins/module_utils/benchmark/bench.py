@@ -17,18 +17,50 @@ from urllib.parse import urlsplit
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.benchmark.client import Endpoint
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.benchmark.dataset import Dataset
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.benchmark.load import PROFILES, Bounds, Runner
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.benchmark.load import PROFILES, Bounds, Runner, interleaved
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
+
+
+TARGET_KEYS = ("name", "url", "model")
+
+
+def targets_of(p):
+    """The endpoints of the options: ``targets`` (each ``name``, ``url``, ``model`` defaulting to
+    ``name``), else the one ``url`` and ``model`` (named by the model)."""
+    if p.get("targets"):
+        return [{"name": t.get("name"), "url": t.get("url"), "model": t.get("model") or t.get("name")}
+                for t in p["targets"]]
+    return [{"name": p.get("model"), "url": p.get("url"), "model": p.get("model")}]
 
 
 def problems(p):
     """One sentence per bad option, each naming the option and the fix (before anything is sent)."""
     out = []
-    url = urlsplit(p.get("url") or "")
-    if url.scheme not in ("http", "https") or not url.hostname:
-        out.append("url must be an http(s) URL such as https://model.apps.example.com; got %r." % p.get("url"))
-    if not p.get("model"):
-        out.append("model must be the served model name; it is empty.")
+    if p.get("targets") is not None and (p.get("url") or p.get("model")):
+        out.append("give either targets or url and model, not both.")
+    if p.get("targets") is not None and not p["targets"]:
+        out.append("targets is empty: give at least one {name, url}.")
+    names = []
+    for i, t in enumerate(p.get("targets") or []):
+        if not isinstance(t, dict):
+            out.append("targets[%d] must be a dict with name and url; got %r." % (i, t))
+            continue
+        unknown = sorted(set(t) - set(TARGET_KEYS))
+        if unknown:
+            out.append("targets[%d] has unknown key(s) %s; known: %s." % (i, ", ".join(unknown), ", ".join(TARGET_KEYS)))
+        if not t.get("name"):
+            out.append("targets[%d] needs a name (the served model name unless model is given)." % i)
+        elif t["name"] in names:
+            out.append("targets[%d] repeats the name %s: each target once." % (i, t["name"]))
+        names.append(t.get("name"))
+    for i, t in enumerate(targets_of(p) if not out else []):
+        where = "targets[%d].url" % i if p.get("targets") else "url"
+        url = urlsplit(t["url"] or "")
+        if url.scheme not in ("http", "https") or not url.hostname:
+            out.append("%s must be an http(s) URL such as https://model.apps.example.com; got %r (is the model "
+                       "deployed and ready?)." % (where, t["url"]))
+        if not t["model"]:
+            out.append("model must be the served model name; it is empty.")
     if p["profile"] not in PROFILES:
         out.append("profile must be one of %s; got %r." % (", ".join(PROFILES), p["profile"]))
     if p["profile"] == "concurrent" and (p.get("concurrency") or 0) < 1:
@@ -64,39 +96,61 @@ def problems(p):
     return out
 
 
-def run(p):
-    """Run the benchmark of the validated options ``p``; returns the module result (no secret)."""
+# Runs are returned ordered by load: synchronous, then the rates (or streams) ascending, then
+# throughput; ``sequence`` says when each ran.
+_KIND_ORDER = {"synchronous": 0, "concurrent": 1, "constant": 1, "poisson": 1, "throughput": 2}
+
+
+def _by_load(run):
+    return (_KIND_ORDER.get(run.profile, 1), run.rate or run.concurrency or 0, run.sequence)
+
+
+def run(p, tokens=None):
+    """Run the benchmark of the validated options ``p`` against every target, interleaved level by
+    level (load.interleaved); ``tokens``: target name -> bearer token (over ``token``). Returns the
+    module result (no secret): the single target's keys at the top for ``url``/``model``, else
+    ``results`` (one per target, in the targets' order) and ``sequence``."""
+    tokens = tokens or {}
+    targets = targets_of(p)
     dataset = Dataset(p["prompt_tokens"], p["output_tokens"], seed=p["seed"], size=p["dataset_size"])
-    endpoint = Endpoint(p["url"], p["model"], token=p.get("token"), ca_path=p.get("ca_path"),
-                        validate_certs=p["validate_certs"], proxy=p.get("proxy"),
-                        timeout=p["request_timeout"], ignore_eos=p["ignore_eos"],
-                        extra_body=p.get("extra_body"))
-    runner = Runner(endpoint, dataset, Bounds(p.get("max_requests"), p.get("max_seconds")),
-                    max_concurrency=p["max_concurrency"], seed=p["seed"], warmup=p["warmup_requests"])
+    runners = []
+    for t in targets:
+        endpoint = Endpoint(t["url"], t["model"], token=tokens.get(t["name"]) or p.get("token"), ca_path=p.get("ca_path"),
+                            validate_certs=p["validate_certs"], proxy=p.get("proxy"),
+                            timeout=p["request_timeout"], ignore_eos=p["ignore_eos"],
+                            extra_body=p.get("extra_body"))
+        runners.append(Runner(endpoint, dataset, Bounds(p.get("max_requests"), p.get("max_seconds")),
+                              max_concurrency=p["max_concurrency"], seed=p["seed"], warmup=p["warmup_requests"]))
     started = datetime.datetime.now(datetime.timezone.utc)
-    if p["profile"] == "sweep":
-        runs = runner.sweep(p["sweep_points"], p.get("sweep_rate_type") or "constant")
-    else:
-        runs = runner.run(p["profile"], concurrency=p.get("concurrency"), rate=p.get("rate"))
+    runs, sequence = interleaved(runners, p["profile"], p.get("concurrency"), p.get("rate"), p["sweep_points"],
+                                 p.get("sweep_rate_type") or "constant")
     slo = {"ttft_ms": p.get("slo_ttft_ms"), "tpot_ms": p.get("slo_tpot_ms"), "e2el_ms": p.get("slo_e2el_ms")}
     percentiles = tuple(p.get("percentiles") or (50, 90, 99))
-    results = [r.result(slo, percentiles, p["slo_attainment"]) for r in runs]
-    warm_failed = [r for r in runner.warmup_records if not r["ok"]]
-    result = {
-        "url": endpoint.root, "model": p["model"], "profile": p["profile"],
-        "started": started.isoformat(), "runs": results,
+    common = {
+        "profile": p["profile"], "started": started.isoformat(),
         "slo": dict(slo, attainment=p["slo_attainment"]),
         "dataset": dataset.describe(),
         "bounds": {"max_requests": p.get("max_requests"), "max_seconds": p.get("max_seconds")},
-        "best": best(results),
-        "totals": totals(results),
-        "warmup": {"requests": len(runner.warmup_records), "failed": len(warm_failed),
-                   "errors": sorted(set(r["error"] for r in warm_failed))},
         "environment": {"client_host": socket.gethostname(), "python": platform.python_version(),
                         "streaming": True, "ignore_eos": p["ignore_eos"],
                         "max_concurrency": p["max_concurrency"]},
     }
-    return result
+    per_target = []
+    for t, runner, done in zip(targets, runners, runs):
+        results = [r.result(slo, percentiles, p["slo_attainment"]) for r in sorted(done, key=_by_load)]
+        warm_failed = [r for r in runner.warmup_records if not r["ok"]]
+        one = {"name": t["name"], "url": runner.endpoint.root, "model": t["model"], "runs": results,
+               "best": best(results), "totals": totals(results),
+               "warmup": {"requests": len(runner.warmup_records), "failed": len(warm_failed),
+                          "errors": sorted(set(r["error"] for r in warm_failed))}}
+        per_target.append(one)
+    if not p.get("targets"):
+        result = dict(common, **per_target[0])
+        result.pop("name")
+        return result
+    common["results"] = per_target
+    common["sequence"] = [{"level": level, "target": targets[i]["name"]} for level, i in sequence]
+    return common
 
 
 def best(results):

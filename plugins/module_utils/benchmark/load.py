@@ -5,15 +5,22 @@
 
 - ``synchronous``: one request at a time.
 - ``concurrent``: ``concurrency`` streams, each sending its next request when the last ends.
+- ``throughput``: ``max_concurrency`` streams, as many requests in flight as allowed: the maximum
+  throughput (GuideLLM's ``throughput`` profile, ThroughputStrategy with max_concurrency).
 - ``constant``: requests start at ``rate`` per second, evenly spaced.
 - ``poisson``: requests start at ``rate`` per second on average, exponential gaps (seeded).
-- ``sweep``: synchronous, then throughput (``max_concurrency`` streams: the measured maximum),
-  then ``sweep_points - 2`` constant (or Poisson) rates evenly spaced between the two measured
-  request rates, as GuideLLM's sweep profile does.
+- ``sweep``: synchronous, then throughput, then ``sweep_points - 2`` constant (or Poisson) rates,
+  GuideLLM's sweep exactly: ``numpy.linspace(synchronous rate, throughput rate, sweep_points - 1)[1:]``,
+  so the last rate is the measured maximum (vllm-project/guidellm v0.8.1
+  src/guidellm/benchmark/profiles/sweep.py, SweepProfile.next_strategy).
 Every run stops sending at ``max_requests`` requests or ``max_seconds`` seconds, whichever comes
 first; requests already sent finish (each bounded by the request timeout). A rate profile's
 requests wait on the client when ``max_concurrency`` are in flight (as ``vllm bench serve
 --max-concurrency``); the wait is not in their TTFT, which starts when a request is sent.
+
+Several endpoints (``interleaved``) run level by level, one endpoint at a time, the order of the
+endpoints alternating from one level to the next (A B, B A, A B, ...): no endpoint always runs first
+on a cold machine or last on a warm one, and none runs all its levels before the others start.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,7 +34,7 @@ import time
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.benchmark.client import Worker
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.benchmark.metrics import summarize
 
-PROFILES = ("synchronous", "concurrent", "constant", "poisson", "sweep")
+PROFILES = ("synchronous", "concurrent", "throughput", "constant", "poisson", "sweep")
 
 
 class Bounds(object):
@@ -51,6 +58,8 @@ class Run(object):
         self.t_start = None
         self.t_end = None
         self.cpu = 0.0
+        self.sequence = None  # position in the whole benchmark (interleaved)
+        self.level = None
 
     def take(self, bounds, clock):
         """The index of the next request to send, or None when the run is bounded out."""
@@ -72,7 +81,8 @@ class Run(object):
         # vLLM's duration: from the start of the run to the end of its last request.
         end = max([r["start"] + r["latency"] for r in self.records] or [self.t_start])
         out = {"profile": self.profile, "concurrency": self.concurrency,
-               "rate": round(self.rate, 4) if self.rate is not None else None}
+               "rate": round(self.rate, 4) if self.rate is not None else None,
+               "level": self.level, "sequence": self.sequence}
         out.update(summarize(self.records, end - self.t_start, slo, percentiles))
         out["client_cpu_seconds"] = round(self.cpu, 4)
         out["client_cpu_ms_per_request"] = round(1000.0 * self.cpu / len(self.records), 4) if self.records else None
@@ -109,34 +119,26 @@ class Runner(object):
         finally:
             worker.close()
 
-    def run(self, profile, concurrency=None, rate=None):
-        """All runs of ``profile`` (one, or several for a sweep), in order."""
+    def warm(self):
+        """The warm-up requests, once."""
         if self.warmup and not self.warmup_records:
             self._warm()
-        if profile == "synchronous":
-            return [self.closed_loop(Run("synchronous", 1, None), 1)]
-        if profile == "concurrent":
-            return [self.closed_loop(Run("concurrent", concurrency, None), concurrency)]
-        if profile in ("constant", "poisson"):
-            return [self.open_loop(Run(profile, None, rate), rate, profile == "poisson")]
-        return self.sweep(concurrency, rate)
 
-    def sweep(self, points, rate_kind="constant"):
-        """Synchronous, throughput, then ``points - 2`` rates between the two measured rates."""
-        points = max(2, int(points or 5))
-        if self.warmup and not self.warmup_records:
-            self._warm()
-        sync = self.closed_loop(Run("synchronous", 1, None), 1)
-        peak = self.closed_loop(Run("throughput", self.max_concurrency, None), self.max_concurrency)
-        runs = [sync]
-        low = sync.result(None, ()).get("request_throughput") or 0.0
-        high = peak.result(None, ()).get("request_throughput") or 0.0
-        if high > low > 0:
-            step = (high - low) / (points - 1)
-            for i in range(1, points - 1):
-                rate = low + step * i
-                runs.append(self.open_loop(Run(rate_kind or "constant", None, rate), rate, rate_kind == "poisson"))
-        runs.append(peak)
+    def level(self, kind, value=None):
+        """One load level: ``synchronous``, ``concurrent`` (``value`` streams), ``throughput``
+        (``max_concurrency`` streams), ``constant`` or ``poisson`` (``value`` requests/s)."""
+        self.warm()
+        if kind == "synchronous":
+            return self.closed_loop(Run("synchronous", 1, None), 1)
+        if kind == "concurrent":
+            return self.closed_loop(Run("concurrent", value, None), value)
+        if kind == "throughput":
+            return self.closed_loop(Run("throughput", self.max_concurrency, None), self.max_concurrency)
+        return self.open_loop(Run(kind, None, value), value, kind == "poisson")
+
+    def run(self, profile, concurrency=None, rate=None, points=5, rate_kind="constant"):
+        """All runs of ``profile`` against this one endpoint, in the order run."""
+        (runs,), dummy = interleaved([self], profile, concurrency, rate, points, rate_kind)
         return runs
 
     def closed_loop(self, run, streams):
@@ -211,3 +213,65 @@ class Runner(object):
         run.t_end = self.clock()
         run.cpu = time.process_time() - cpu0
         return run
+
+
+def sweep_rates(low, high, points):
+    """GuideLLM's sweep rates after synchronous (``low`` requests/s) and throughput (``high``):
+    ``numpy.linspace(low, high, points - 1)[1:]`` (the last equals ``high``); rates that are not
+    positive are dropped, as GuideLLM stops at them (guidellm src/guidellm/benchmark/profiles/sweep.py)."""
+    n = int(points) - 1
+    if n < 2:
+        return []
+    step = (high - low) / (n - 1)
+    rates = [low + step * i for i in range(1, n)]
+    rates[-1] = high  # linspace's end point, exactly
+    return [r for r in rates if r > 0]
+
+
+def levels(profile, points=5):
+    """How many load levels ``profile`` has."""
+    return max(2, int(points or 5)) if profile == "sweep" else 1
+
+
+def level_spec(profile, index, done, concurrency=None, rate=None, points=5, rate_kind="constant"):
+    """(kind, value) of level ``index`` of ``profile`` for an endpoint whose runs so far are
+    ``done`` (a sweep's rates come from its own synchronous and throughput levels); None when the
+    endpoint has no such level (a sweep without a measured rate)."""
+    if profile != "sweep":
+        return {"synchronous": ("synchronous", None), "concurrent": ("concurrent", concurrency),
+                "throughput": ("throughput", None)}.get(profile, (profile, rate))
+    if index == 0:
+        return ("synchronous", None)
+    if index == 1:
+        return ("throughput", None)
+    low = done[0].result(None, ()).get("request_throughput") or 0.0
+    high = done[1].result(None, ()).get("request_throughput") or 0.0
+    rates = sweep_rates(low, high, points)
+    if index - 2 >= len(rates):
+        return None
+    return (rate_kind or "constant", rates[index - 2])
+
+
+def interleaved(runners, profile, concurrency=None, rate=None, points=5, rate_kind="constant"):
+    """Run ``profile`` against every runner's endpoint, level by level: level 0 in the runners'
+    order, level 1 in the reverse order, and so on (ABBA), one endpoint at a time. The warm-up
+    requests of all come first, in order. Returns (per runner its runs in the order run, the
+    sequence of (level, runner index) as run)."""
+    for runner in runners:
+        runner.warm()
+    runs = [[] for dummy in runners]
+    sequence = []
+    for index in range(levels(profile, points)):
+        order = list(range(len(runners)))
+        if index % 2:
+            order.reverse()
+        for i in order:
+            spec = level_spec(profile, index, runs[i], concurrency, rate, points, rate_kind)
+            if spec is None:
+                continue
+            run = runners[i].level(*spec)
+            run.sequence = len(sequence)
+            run.level = index
+            runs[i].append(run)
+            sequence.append((index, i))
+    return runs, sequence

@@ -3,11 +3,13 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Per-run metrics, defined as vLLM's ``vllm bench serve`` defines them.
 
-Upstream: vllm-project/vllm ``vllm/benchmarks/serve.py`` (``calculate_metrics``) and
-``vllm/benchmarks/lib/endpoint_request_func.py`` (``async_request_openai_chat_completions``):
-- TTFT: from just before the request is sent to the first streamed chunk that carries content
-  (``benchmarks/backend_request_func.py`` tests ``delta.content``; vLLM sends the role chunk
-  together with the first token, so the two readings agree on vLLM).
+Upstream: vllm-project/vllm ``vllm/benchmarks/serve.py`` (``calculate_metrics``).
+- TTFT: from just before the request is sent to the first streamed chunk that carries content, as
+  vLLM's older client (``benchmarks/backend_request_func.py`` tests ``delta.content``). Current
+  vLLM (``vllm/benchmarks/lib/endpoint_request_func.py`` ``async_request_openai_chat_completions``)
+  counts any chunk with ``choices``, the role chunk first; vLLM sends that chunk with the first
+  token, so the readings agree for plain text and differ only for reasoning or tool-call output
+  (chunks without ``content``), where this one waits for the first answer token.
 - ITL: the gaps between consecutive content chunks after the first.
 - E2E latency: from sending to the last content chunk.
 - TPOT: ``(latency - TTFT) / (output tokens - 1)`` for requests with more than one output token;

@@ -18,20 +18,45 @@ __metaclass__ = type
 import json
 import os
 
-FP8_METHODS = ("fp8", "fbgemm_fp8", "compressed-tensors", "modelopt", "ptpc_fp8")
+FP8_METHODS = ("fp8", "fbgemm_fp8", "ptpc_fp8")
+DTYPES = {"bfloat16": "BF16", "float16": "FP16", "half": "FP16", "float32": "FP32", "float": "FP32"}
 
 
 def precision(entry):
-    """FP8, BF16, FP16, FP32 or unknown, from the plan entry (quantization, then the checkpoint)."""
-    quant = str(entry.get("quantization") or "").lower()
+    """The served precision of a plan entry: the checkpoint's quantization scheme (the plan's
+    ``checkpoint.quant_scheme``, from its quantization_config: FP8 only when the weights are FP8;
+    compressed-tensors and ModelOpt checkpoints may be INT8, W4A16, NVFP4...), else vLLM's online
+    ``--quantization``, else the dtype (BF16, FP16, FP32) or ``unknown``."""
     ckpt = entry.get("checkpoint") or {}
+    if ckpt.get("quant_scheme"):
+        return ckpt["quant_scheme"]
     method = str(ckpt.get("quant_method") or "").lower()
-    if "fp8" in quant or method in FP8_METHODS or "fp8" in method:
-        return "FP8"
+    if method:  # a plan without quant_scheme: only these methods say FP8 by their name
+        return "FP8" if method in FP8_METHODS else "quantized (%s)" % method
+    quant = str(entry.get("quantization") or "").lower()
+    if quant:
+        return "FP8" if quant in FP8_METHODS else quant.upper()
     dtype = str(entry.get("dtype") or "").lower()
     if dtype in ("auto", ""):
         dtype = str(ckpt.get("torch_dtype") or "").lower()
-    return {"bfloat16": "BF16", "float16": "FP16", "half": "FP16", "float32": "FP32", "float": "FP32"}.get(dtype, "unknown")
+    return DTYPES.get(dtype, "unknown")
+
+
+def percentile_keys(results):
+    """The percentile keys (``p50``, ``p99_9``...) the results' distributions carry, in numeric
+    order: llm_benchmark's ``percentiles`` option decides them."""
+    keys = set()
+    for res in results.values():
+        for run in (res or {}).get("runs") or []:
+            keys.update(k for k in (run.get("ttft_ms") or {}) if k.startswith("p") and k[1:2].isdigit())
+    return sorted(keys, key=lambda k: float(k[1:].replace("_", ".")))
+
+
+def center_and_tail(keys):
+    """The percentile quoted as typical (p50 when measured, else the lowest) and the tail (the highest)."""
+    if not keys:
+        return "p50", "p99"
+    return ("p50" if "p50" in keys else keys[0]), keys[-1]
 
 
 def _ms(dist, key):
@@ -47,11 +72,13 @@ def _mean_in_flight(run):
     return round(e2el / 1000.0 * run["completed"] / dur, 3)
 
 
-def model_row(name, entry, result):
-    """One model: its deployment, best level and cost per million output tokens."""
+def model_row(name, entry, result, keys=("p50", "p90", "p99")):
+    """One model: its deployment, best level, synchronous level and cost per million output tokens.
+    ``keys``: the percentile keys of the results (percentile_keys)."""
     runs = (result or {}).get("runs") or []
     best_i = (result or {}).get("best")
     best = runs[best_i] if best_i is not None and best_i < len(runs) else None
+    sync = next((r for r in runs if r["profile"] == "synchronous"), None)
     gpus = int(entry.get("gpus") or 0) * int(entry.get("replicas", 1) or 1)
     cost = entry.get("hourly_cost")
     tput = best["output_token_throughput"] if best else None
@@ -59,12 +86,13 @@ def model_row(name, entry, result):
     levels = []
     for r in runs:
         levels.append({"profile": r["profile"], "concurrency": r.get("concurrency"), "rate": r.get("rate"),
-                       "mean_in_flight": _mean_in_flight(r), "request_throughput": r["request_throughput"],
+                       "sequence": r.get("sequence"), "mean_in_flight": _mean_in_flight(r),
+                       "request_throughput": r["request_throughput"],
                        "output_token_throughput": r["output_token_throughput"],
                        "ttft_ms": r["ttft_ms"], "tpot_ms": r["tpot_ms"], "itl_ms": r["itl_ms"], "e2el_ms": r["e2el_ms"],
                        "completed": r["completed"], "failed": r["failed"], "errors": r["errors"],
                        "request_goodput": r.get("request_goodput"), "meets_slo": r["meets_slo"]})
-    return {
+    row = {
         "name": name, "display_name": entry.get("display_name") or name,
         "base_model": (entry.get("registry") or {}).get("model_name") or name,
         "precision": precision(entry), "instance_type": entry.get("instance_type"),
@@ -72,24 +100,40 @@ def model_row(name, entry, result):
         "tensor_parallel_size": entry.get("tensor_parallel_size"),
         "vllm_args": entry.get("vllm_args") or [], "hourly_cost": cost,
         "url": (result or {}).get("url"), "best": best_i, "levels": levels,
-        "ttft_p50_ms": _ms(best and best["ttft_ms"], "p50"), "ttft_p99_ms": _ms(best and best["ttft_ms"], "p99"),
-        "tpot_p50_ms": _ms(best and best["tpot_ms"], "p50"), "e2el_p50_ms": _ms(best and best["e2el_ms"], "p50"),
         "output_tokens_per_second": tput,
         "output_tokens_per_second_per_gpu": round(tput / gpus, 3) if tput and gpus else None,
         "usd_per_million_output_tokens": per_m,
         "failed": sum(r["failed"] for r in runs), "requests": sum(r["requests"] for r in runs),
         "errors": (result or {}).get("totals", {}).get("errors", {}),
     }
+    for key in keys:
+        # at the best level, and at the synchronous level (one request at a time: the documents'
+        # `time curl`, without the queueing a loaded server adds)
+        for metric in ("ttft", "tpot", "e2el"):
+            row["%s_%s_ms" % (metric, key)] = _ms(best and best["%s_ms" % metric], key)
+        for metric in ("ttft", "e2el"):
+            row["sync_%s_%s_ms" % (metric, key)] = _ms(sync and sync["%s_ms" % metric], key)
+    return row
 
 
-COMPARE = (("ttft_p50_ms", "TTFT p50 (ms)"), ("tpot_p50_ms", "TPOT p50 (ms)"),
-           ("output_tokens_per_second", "output tok/s"), ("output_tokens_per_second_per_gpu", "tok/s per GPU"),
-           ("hourly_cost", "$/hour"), ("usd_per_million_output_tokens", "$ per M output tokens"))
+def compare_rows(keys):
+    """(key, label) of the rows of the FP8 versus BF16 table."""
+    center, tail = center_and_tail(keys)
+    return [("sync_ttft_%s_ms" % center, "TTFT %s, one request at a time (ms)" % center),
+            ("sync_e2el_%s_ms" % center, "E2E latency %s, one request at a time (ms)" % center),
+            ("ttft_%s_ms" % center, "TTFT %s at the best level (ms)" % center),
+            ("ttft_%s_ms" % tail, "TTFT %s at the best level (ms)" % tail),
+            ("tpot_%s_ms" % center, "TPOT %s at the best level (ms)" % center),
+            ("output_tokens_per_second", "output tok/s at the best level"),
+            ("output_tokens_per_second_per_gpu", "tok/s per GPU at the best level"),
+            ("hourly_cost", "$/hour"), ("usd_per_million_output_tokens", "$ per M output tokens at the best level")]
 
 
-def comparison(rows):
+def comparison(rows, keys=("p50", "p90", "p99")):
     """Per base model served both in FP8 and in BF16: one entry with each side's numbers and the
-    FP8/BF16 ratio of each (the documents' question, answered per profile)."""
+    FP8/BF16 ratio of each (the documents' question, answered per profile): one request at a time,
+    and each model at its own best level (the highest throughput meeting the SLO)."""
+    rows_spec = compare_rows(keys)
     groups = {}
     for row in rows:
         groups.setdefault(row["base_model"], {}).setdefault(row["precision"], row)
@@ -99,24 +143,44 @@ def comparison(rows):
             continue
         fp8, bf16 = sides["FP8"], sides["BF16"]
         ratios = {}
-        for key, dummy in COMPARE:
+        for key, dummy in rows_spec:
             a, b = fp8.get(key), bf16.get(key)
             ratios[key] = round(float(a) / float(b), 3) if a is not None and b else None
         out.append({"base_model": base, "fp8": fp8["name"], "bf16": bf16["name"],
                     "fp8_gpus": fp8["gpus"], "bf16_gpus": bf16["gpus"],
-                    "values": dict((key, {"FP8": fp8.get(key), "BF16": bf16.get(key)}) for key, dummy in COMPARE),
+                    "values": dict((key, {"FP8": fp8.get(key), "BF16": bf16.get(key)}) for key, dummy in rows_spec),
                     "ratio_fp8_over_bf16": ratios})
     return out
 
 
-def build(plan, results, environment=None, slo=None, load=None):
-    """The report as data. ``results``: {model name: llm_benchmark result}, in benchmark order."""
+def flatten(entries):
+    """llm_benchmark_report's ``results``: one model's results, or whole runs with ``targets``
+    (their ``results``). Returns ({model name: result} in benchmark order, the runs' sequence)."""
+    out, sequence = {}, []
+    for entry in entries or []:
+        if isinstance(entry.get("results"), list):
+            sequence.extend(entry.get("sequence") or [])
+            parts = entry["results"]
+        else:
+            parts = [entry]
+        for part in parts:
+            out[part.get("name") or part.get("model")] = part
+    return out, sequence
+
+
+def build(plan, results, environment=None, slo=None, load=None, sequence=None):
+    """The report as data. ``results``: {model name: llm_benchmark result}, in benchmark order;
+    ``sequence``: the load levels in the order run ({level, target}), when interleaved."""
     models = (plan or {}).get("models") or {}
-    rows = [model_row(name, models.get(name) or {}, res) for name, res in results.items()]
-    return {"models": rows, "comparison": comparison(rows), "slo": slo or {}, "load": load or {},
+    keys = percentile_keys(results)
+    rows = [model_row(name, models.get(name) or {}, res, keys) for name, res in results.items()]
+    center, tail = center_and_tail(keys)
+    return {"models": rows, "comparison": comparison(rows, keys), "slo": slo or {}, "load": load or {},
             "environment": environment or {},
             "simulated": bool((environment or {}).get("lab")),
-            "order": list(results)}
+            "percentiles": keys, "center": center, "tail": tail,
+            "compare_rows": [list(r) for r in compare_rows(keys)],
+            "order": list(results), "sequence": list(sequence or [])}
 
 
 def _fmt(value, fmt="%.1f"):
@@ -126,32 +190,49 @@ def _fmt(value, fmt="%.1f"):
 def markdown(report):
     """The Markdown summary (CI logs, AAP job output)."""
     env = report["environment"]
+    c, t = report.get("center", "p50"), report.get("tail", "p99")
     lines = ["# LLM serving benchmark", ""]
     if report["simulated"]:
         lines += ["> Measured against the local lab: the numbers are its vLLM simulator's, not a GPU's.", ""]
     lines.append("Run %s, profile %s; load %s; SLO %s." % (
         env.get("time", "-"), env.get("profile", "-"), json.dumps(report["load"], sort_keys=True),
         json.dumps(report["slo"], sort_keys=True)))
-    lines += ["", "| model | precision | GPUs | best level | TTFT p50 / p99 (ms) | TPOT p50 (ms) | output tok/s "
-              "| tok/s per GPU | $/hour | $ per M output tokens | failed |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    if report.get("sequence"):
+        lines.append("Models interleaved level by level, the order alternating (%s)." % _sequence_text(report["sequence"]))
+    lines += ["", "| model | precision | GPUs | one at a time: TTFT / E2E %s (ms) | best level | TTFT %s / %s (ms) | TPOT %s (ms) "
+              "| output tok/s | tok/s per GPU | $/hour | $ per M output tokens | failed |" % (c, c, t, c),
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["models"]:
         lvl = r["levels"][r["best"]] if r["best"] is not None else None
-        lines.append("| %s | %s | %d x %s (%s) | %s | %s / %s | %s | %s | %s | %s | %s | %d of %d%s |" % (
+        lines.append("| %s | %s | %d x %s (%s) | %s / %s | %s | %s / %s | %s | %s | %s | %s | %s | %d of %d%s |" % (
             r["name"], r["precision"], r["gpus"], r["gpu_product"] or "-", r["instance_type"] or "-",
-            _level_name(lvl) if lvl else "none meets the SLO", _fmt(r["ttft_p50_ms"]), _fmt(r["ttft_p99_ms"]),
-            _fmt(r["tpot_p50_ms"]), _fmt(r["output_tokens_per_second"]), _fmt(r["output_tokens_per_second_per_gpu"]),
+            _fmt(r.get("sync_ttft_%s_ms" % c)), _fmt(r.get("sync_e2el_%s_ms" % c)),
+            _level_name(lvl) if lvl else "none meets the SLO", _fmt(r.get("ttft_%s_ms" % c)), _fmt(r.get("ttft_%s_ms" % t)),
+            _fmt(r.get("tpot_%s_ms" % c)), _fmt(r["output_tokens_per_second"]), _fmt(r["output_tokens_per_second_per_gpu"]),
             _fmt(r["hourly_cost"], "%.4f"), _fmt(r["usd_per_million_output_tokens"], "%.2f"), r["failed"], r["requests"],
             (" " + json.dumps(r["errors"], sort_keys=True)) if r["errors"] else ""))
-    for c in report["comparison"]:
+    for cmp in report["comparison"]:
         lines += ["", "## FP8 versus BF16: %s (%s, %d GPU(s) / %s, %d GPU(s))" % (
-            c["base_model"], c["fp8"], c["fp8_gpus"], c["bf16"], c["bf16_gpus"]), "",
+            cmp["base_model"], cmp["fp8"], cmp["fp8_gpus"], cmp["bf16"], cmp["bf16_gpus"]), "",
+            "One request at a time (no queueing: the documents' `time curl`), then each model at its own best "
+            "level (the highest output throughput meeting the SLO).", "",
             "| metric | FP8 | BF16 | FP8 / BF16 |", "|---|---|---|---|"]
-        for key, label in COMPARE:
-            v = c["values"][key]
+        for key, label in report["compare_rows"]:
+            v = cmp["values"][key]
             lines.append("| %s | %s | %s | %s |" % (
-                label, _fmt(v["FP8"], "%.2f"), _fmt(v["BF16"], "%.2f"), _fmt(c["ratio_fp8_over_bf16"][key], "%.3f")))
+                label, _fmt(v["FP8"], "%.2f"), _fmt(v["BF16"], "%.2f"), _fmt(cmp["ratio_fp8_over_bf16"][key], "%.3f")))
     return "\n".join(lines) + "\n"
+
+
+def _sequence_text(sequence):
+    """``level 0: a, b; level 1: b, a; ...`` (the first levels)."""
+    by_level = []
+    for step in sequence:
+        if not by_level or by_level[-1][0] != step["level"]:
+            by_level.append((step["level"], []))
+        by_level[-1][1].append(step["target"])
+    text = "; ".join("level %d: %s" % (level, ", ".join(names)) for level, names in by_level[:2])
+    return text + ("; ..." if len(by_level) > 2 else "")
 
 
 def _level_name(lvl):
@@ -191,7 +272,7 @@ code{font-size:.85em}
 <h1>LLM serving benchmark</h1>
 <div id="meta"></div>
 <div id="simulated"></div>
-<h2>Models at their best load level (highest output throughput meeting the SLO)</h2><div id="models"></div>
+<h2>Models: one request at a time, and at their best load level (highest output throughput meeting the SLO)</h2><div id="models"></div>
 <h2>FP8 versus BF16</h2><div id="compare"></div>
 <h2>Time to first token and throughput against load</h2>
 <div class="grid"><div class="chart" id="chart-ttft"></div><div class="chart" id="chart-throughput"></div></div>
@@ -204,6 +285,10 @@ code{font-size:.85em}
   var R = JSON.parse(document.getElementById('report-data').textContent);
   function esc(s) { return String(s).replace(/[&<>"]/g, function (c) { return {'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]; }); }
   function f(v, d) { return v === null || v === undefined ? '-' : Number(v).toFixed(d === undefined ? 1 : d); }
+  function level(l) {
+    if (l.profile === 'synchronous') { return 'synchronous'; }
+    return l.rate !== null && l.rate !== undefined ? l.profile + ' ' + f(l.rate, 2) + ' req/s' : l.profile + ' x' + l.concurrency;
+  }
   function table(head, rows) {
     return '<table><tr>' + head.map(function (h) { return '<th>' + esc(h) + '</th>'; }).join('') + '</tr>' +
       rows.map(function (r) { return '<tr>' + r.map(function (c) { return '<td>' + esc(c) + '</td>'; }).join('') + '</tr>'; }).join('') + '</table>';
@@ -215,19 +300,22 @@ code{font-size:.85em}
     document.getElementById('simulated').innerHTML = '<div class="note">Measured against the local lab: these numbers ' +
       'are its vLLM simulator\\'s, not a GPU\\'s. Use them to check the tooling, not to size hardware.</div>';
   }
+  var C = R.center, T = R.tail;
   document.getElementById('models').innerHTML = table(
-    ['model', 'precision', 'GPUs', 'TTFT p50 ms', 'TTFT p99 ms', 'TPOT p50 ms', 'output tok/s', 'tok/s per GPU', '$/hour',
+    ['model', 'precision', 'GPUs', 'one at a time: TTFT ' + C + ' ms', 'one at a time: E2E ' + C + ' ms', 'best level',
+     'TTFT ' + C + ' ms', 'TTFT ' + T + ' ms', 'TPOT ' + C + ' ms', 'output tok/s', 'tok/s per GPU', '$/hour',
      '$ per M output tokens', 'failed / requests'],
     R.models.map(function (m) { return [m.name, m.precision, m.gpus + ' x ' + (m.gpu_product || '-') + ' (' + (m.instance_type || '-') + ')',
-      f(m.ttft_p50_ms), f(m.ttft_p99_ms), f(m.tpot_p50_ms), f(m.output_tokens_per_second), f(m.output_tokens_per_second_per_gpu),
-      f(m.hourly_cost, 4), f(m.usd_per_million_output_tokens, 2),
+      f(m['sync_ttft_' + C + '_ms']), f(m['sync_e2el_' + C + '_ms']), m.best === null ? 'none meets the SLO' : level(m.levels[m.best]),
+      f(m['ttft_' + C + '_ms']), f(m['ttft_' + T + '_ms']), f(m['tpot_' + C + '_ms']), f(m.output_tokens_per_second),
+      f(m.output_tokens_per_second_per_gpu), f(m.hourly_cost, 4), f(m.usd_per_million_output_tokens, 2),
       m.failed + ' / ' + m.requests + (Object.keys(m.errors).length ? ' ' + JSON.stringify(m.errors) : '')]; }));
-  var labels = {ttft_p50_ms: 'TTFT p50 (ms)', tpot_p50_ms: 'TPOT p50 (ms)', output_tokens_per_second: 'output tok/s',
-    output_tokens_per_second_per_gpu: 'tok/s per GPU', hourly_cost: '$/hour', usd_per_million_output_tokens: '$ per M output tokens'};
   document.getElementById('compare').innerHTML = R.comparison.length ? R.comparison.map(function (c) {
-    return '<p><b>' + esc(c.base_model) + '</b>: ' + esc(c.fp8) + ' (FP8, ' + c.fp8_gpus + ' GPU) / ' + esc(c.bf16) + ' (BF16, ' + c.bf16_gpus + ' GPU)</p>' +
-      table(['metric', 'FP8', 'BF16', 'FP8 / BF16'], Object.keys(labels).map(function (k) {
-        return [labels[k], f(c.values[k].FP8, 2), f(c.values[k].BF16, 2), f(c.ratio_fp8_over_bf16[k], 3)]; }));
+    return '<p><b>' + esc(c.base_model) + '</b>: ' + esc(c.fp8) + ' (FP8, ' + c.fp8_gpus + ' GPU) / ' + esc(c.bf16) + ' (BF16, ' + c.bf16_gpus + ' GPU). ' +
+      'One request at a time (no queueing), then each model at its own best level.</p>' +
+      table(['metric', 'FP8', 'BF16', 'FP8 / BF16'], R.compare_rows.map(function (row) {
+        var k = row[0];
+        return [row[1], f(c.values[k].FP8, 2), f(c.values[k].BF16, 2), f(c.ratio_fp8_over_bf16[k], 3)]; }));
   }).join('') : '<p>No base model was benchmarked in both FP8 and BF16.</p>';
   document.getElementById('environment').innerHTML = table(['key', 'value'], Object.keys(env).map(function (k) {
     return [k, typeof env[k] === 'object' ? JSON.stringify(env[k]) : env[k]]; })) +
@@ -240,15 +328,15 @@ code{font-size:.85em}
   var ttft = [], thr = [];
   R.models.forEach(function (m) {
     var x = m.levels.map(function (l) { return l.mean_in_flight; });
-    ttft.push({x: x, y: m.levels.map(function (l) { return l.ttft_ms.p50; }), name: m.name + ' p50', mode: 'lines+markers', type: 'scatter'});
-    ttft.push({x: x, y: m.levels.map(function (l) { return l.ttft_ms.p99; }), name: m.name + ' p99', mode: 'lines+markers',
+    ttft.push({x: x, y: m.levels.map(function (l) { return l.ttft_ms[C]; }), name: m.name + ' ' + C, mode: 'lines+markers', type: 'scatter'});
+    ttft.push({x: x, y: m.levels.map(function (l) { return l.ttft_ms[T]; }), name: m.name + ' ' + T, mode: 'lines+markers',
       type: 'scatter', line: {dash: 'dot'}});
     thr.push({x: x, y: m.levels.map(function (l) { return l.output_token_throughput; }), name: m.name, mode: 'lines+markers', type: 'scatter'});
   });
   drawn.push(Plotly.newPlot('chart-ttft', ttft, layout('Time to first token against load', 'mean requests in flight', 'ms'), cfg));
   drawn.push(Plotly.newPlot('chart-throughput', thr, layout('Output throughput against load', 'mean requests in flight', 'tokens/s'), cfg));
   var pct = [];
-  ['p50', 'p90', 'p99'].forEach(function (p) {
+  R.percentiles.forEach(function (p) {
     R.models.forEach(function (m) {
       var l = m.best === null ? null : m.levels[m.best];
       pct.push({type: 'bar', name: m.name + ' ' + p, x: ['TTFT', 'TPOT', 'ITL', 'E2E latency'],
@@ -291,11 +379,39 @@ def target_problems(plan, names):
     return []
 
 
+def selection(plan, existing, names=None):
+    """Which of the plan's models to benchmark, given ``existing`` (the names of the
+    InferenceServices in the namespace) and the subset ``names`` (llm_serving_benchmark_models):
+    ``{names, not_deployed, problems}``. Without a subset, the plan's models that exist (in plan
+    order) and the others in ``not_deployed``; none existing is a problem. With a subset, each must
+    exist: the problem names those that do not. Nothing waits for an InferenceService that is not
+    there (inference_service_wait would, until its timeout)."""
+    plan = plan or {}
+    order = plan.get("order") or []
+    there = set(existing or [])
+    namespace = (plan.get("settings") or {}).get("namespace", "-")
+    if names:
+        missing = [n for n in names if n not in there]
+        problems = []
+        if missing:
+            problems.append("llm_serving_benchmark_models names %s, which %s no InferenceService in namespace %s: deploy "
+                            "%s with site.yml, or leave %s out." % (
+                                ", ".join(missing), "has" if len(missing) == 1 else "have", namespace,
+                                "it" if len(missing) == 1 else "them", "it" if len(missing) == 1 else "them"))
+        return {"names": [n for n in order if n in names and n in there], "not_deployed": missing, "problems": problems}
+    chosen = [n for n in order if n in there]
+    missing = [n for n in order if n not in there]
+    problems = []
+    if not chosen:
+        problems.append("None of the plan's models (%s) has an InferenceService in namespace %s: deploy them with "
+                        "site.yml first." % (", ".join(order) or "none", namespace))
+    return {"names": chosen, "not_deployed": missing, "problems": problems}
+
+
 def targets(plan, wait, names=None, endpoint="external"):
-    """The models to benchmark, one after the other, in plan order (the subset ``names`` when given):
-    ``[{name, url}]`` with the URL inference_service_wait found (``external``: status.url, else
-    status.address.url). Fairness comes from the playbook: never two models at once, the same
-    seeded dataset and load for each, a warm-up request each."""
+    """The models to benchmark in plan order (the subset ``names`` when given): ``[{name, url}]``
+    with the URL inference_service_wait found (``external``: status.url, else status.address.url),
+    llm_benchmark's ``targets`` (which interleaves them level by level)."""
     states = dict((s.get("name"), s) for s in (wait or {}).get("inference_services") or [])
     chosen = set(names) if names else None
     out = []

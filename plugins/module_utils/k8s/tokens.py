@@ -16,8 +16,35 @@ __metaclass__ = type
 import base64
 import time
 
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import ApiError
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError, fail
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import ApiError, connect
+
+
+def token_secrets_spec():
+    """The ``token_secrets`` option of the modules that send to token-authenticated endpoints
+    (chat_completion, llm_benchmark): the Secrets, and the cluster connection to read them."""
+    return dict(type="dict", no_log=False, options=dict(
+        namespace=dict(type="str", required=True),
+        names=dict(type="dict", required=True),
+        timeout=dict(type="float", default=30),
+        kubeconfig=dict(type="raw", no_log=True),
+        context=dict(type="str")))
+
+
+def module_tokens(module, spec):
+    """The tokens of a module's ``token_secrets`` (endpoint name -> token), registered as no_log
+    values of ``module`` (never shown, the invocation at -vvv included); fails the module with one
+    sentence when a Secret has no token within its timeout."""
+    params = dict(kubeconfig=spec.get("kubeconfig"), context=spec.get("context"))
+    err = None
+    try:
+        tokens = read_tokens(connect(module, params=params), spec["namespace"], spec["names"], timeout=spec["timeout"])
+    except ModuleError as exc:
+        err = exc
+    if err is not None:
+        fail(module, err)
+    module.no_log_values.update(tokens.values())
+    return tokens
 
 
 def read_tokens(client, namespace, secrets, timeout=30.0, clock=time.monotonic, sleep=time.sleep):

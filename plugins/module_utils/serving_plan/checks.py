@@ -319,6 +319,7 @@ class ModelPlanner(object):
                 "weight_bytes": int(self.weight_bytes),
                 "torch_dtype": self.shape.torch_dtype,
                 "quant_method": self.shape.quant_method,
+                "quant_scheme": self.shape.quant_scheme,
                 "format": "mistral" if mistral_load else "huggingface",
                 "max_position_embeddings": mpe,
             },

@@ -55,6 +55,60 @@ class ModelShape(object):
         elif quant:
             self.quant_method = "unknown"
         self.kv_cache_scheme = quant.get("kv_cache_scheme") if isinstance(quant, dict) else None
+        self.quant_scheme = quant_scheme(quant)
+
+
+FP8_METHODS = ("fp8", "fbgemm_fp8", "ptpc_fp8")
+
+
+def quant_scheme(quant):
+    """The precision a checkpoint's ``quantization_config`` declares, as a label: FP8, INT8 (8-bit
+    integer weights and activations), W8A16 / W4A16 (integer weights, 16-bit activations), W4A8,
+    NVFP4, MXFP4...; None without quantization; the method in upper case when not recognised.
+
+    The method alone does not say it: compressed-tensors and ModelOpt checkpoints may hold FP8,
+    INT8, INT4 or FP4 weights. compressed-tensors: each config group's ``weights`` and
+    ``input_activations`` (``type`` float/int, ``num_bits``), as vLLM picks its scheme
+    (vllm/model_executor/layers/quantization/compressed_tensors/compressed_tensors.py: W8A8Fp8,
+    W8A16Fp8, W8A8Int8, WNA16, W4A16Fp4/W4A4Fp4); ModelOpt: ``quant_algo`` (modelopt.py: FP8,
+    NVFP4)."""
+    if not isinstance(quant, dict):
+        return "unknown" if quant else None
+    method = str(quant.get("quant_method") or "").lower()
+    if method in FP8_METHODS:
+        return "FP8"
+    if method == "compressed-tensors":
+        schemes = set()
+        for group in (quant.get("config_groups") or {}).values():
+            if isinstance(group, dict):
+                schemes.add(_compressed_tensors_scheme(group.get("weights") or {}, group.get("input_activations") or {}))
+        if len(schemes) == 1:
+            return schemes.pop()
+        return "mixed (%s)" % ", ".join(sorted(schemes)) if schemes else "unknown"
+    if method == "modelopt":
+        algo = str(quant.get("quant_algo") or (quant.get("quantization") or {}).get("quant_algo") or "").upper()
+        return "FP8" if algo.startswith("FP8") else (algo or "unknown")
+    if method in ("gptq", "awq", "gptq_marlin", "awq_marlin"):
+        return "W%dA16" % int(quant.get("bits") or quant.get("w_bit") or 4)
+    if method == "mxfp4":
+        return "MXFP4"
+    if method == "bitsandbytes":
+        return "NF4" if quant.get("load_in_4bit") else "INT8"
+    return method.upper() or "unknown"
+
+
+def _compressed_tensors_scheme(weights, activations):
+    bits, kind = weights.get("num_bits"), weights.get("type")
+    act_bits, act_kind = activations.get("num_bits"), activations.get("type")
+    if kind == "float" and bits == 8:
+        return "FP8"
+    if kind == "float" and bits == 4:
+        return "NVFP4" if weights.get("group_size") == 16 else "FP4"
+    if kind == "int" and bits:
+        if act_kind == "int" and act_bits == 8:
+            return "INT8" if bits == 8 else "W%dA8" % bits
+        return "W%dA16" % bits
+    return "unknown"
 
 
 class ConfigError(ValueError):
