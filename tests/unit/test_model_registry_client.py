@@ -239,9 +239,9 @@ def test_the_registry_database_down_for_40_s_is_waited_for(server, fake_time):
 
 
 def test_the_database_still_down_at_the_retry_timeout_is_said_as_such(server, fake_time):
-    server.routes[API_PATH + "/registered_model"] = (
-        500, "application/json", jbody({"code": "Internal Server Error", "message": "error listing registered "
-                                         "models: dial tcp 127.0.0.1:13306: connect: connection refused"}), {})
+    down = {"code": "Internal Server Error",
+            "message": "error listing registered models: dial tcp 127.0.0.1:13306: connect: connection refused"}
+    server.routes[API_PATH + "/registered_model"] = (500, "application/json", jbody(down), {})
     with pytest.raises(RegistryError) as err:
         RegistryClient(server.url, retry_timeout=10, **fake_time.retry_kwargs()).find_registered_model("m")
     assert err.value.status == 500
