@@ -50,9 +50,10 @@ def token(lab):
     return config["users"][0]["user"]["token"]
 
 
-def _runner(lab, aap, token):
+def _runner(lab, aap, token, models_root=None):
     """run(template, launch) -> JobResult, with the credentials and inventory of the lab and
-    ``token`` as the cluster credential's bearer token."""
+    ``token`` as the cluster credential's bearer token; the weights under ``models_root`` (the
+    lab's checkpoints by default)."""
     types = {t["name"]: t for t in aap["controller_credential_types"]}
     creds = {}
     for cred in aap["controller_credentials"]:
@@ -75,7 +76,7 @@ def _runner(lab, aap, token):
     # the lab's short timeouts (inventories/lab).
     lab_vars = yaml.safe_load((ROOT / "inventories" / "lab" / "group_vars" / "all" / "lab.yml").read_text())
     lab_vars.pop("llm_serving_models_root")
-    inventory_vars = dict(lab_vars, llm_serving_models_root=str(Path(lab["state_dir"]) / "models"),
+    inventory_vars = dict(lab_vars, llm_serving_models_root=str(models_root or Path(lab["state_dir"]) / "models"),
                           llm_serving_inference_services_proxy=lab["proxy_url"],
                           llm_serving_inference_services_ca_path=lab["ca"])
     secrets = (token, lab["s3_collection"]["secret_key"], lab["s3"]["secret_key"], lab["registry_proxy"]["token"])
@@ -229,10 +230,16 @@ def test_a_job_whose_identity_lacks_a_permission_fails_right_after_the_preflight
     assert "TASK [Check the cluster identity's permissions]" in result.stdout
 
 
-def test_smoke_test_then_teardown_job_templates(templates, run, custom):
+def test_smoke_test_diagnostics_and_teardown_job_templates_need_no_weights(lab, aap, templates, token, custom, tmp_path):
+    # Only site.yml (and the benchmark's plan) reads the checkpoints: a job of these templates runs
+    # without the weights mounted, here a models root that does not exist.
+    run = _runner(lab, aap, token, models_root=tmp_path / "not-mounted")
     smoke = run(templates["LLM serving - smoke test"], {"extra_vars": LAUNCH})
     assert smoke.status == "successful", smoke.stdout[-3000:]
     assert smoke.artifacts["llm_serving_inference_services_results"][MODEL]["content"]
+    diagnostics = run(templates["LLM serving - diagnostics"], {"extra_vars": LAUNCH})
+    assert diagnostics.status == "successful", diagnostics.stdout[-3000:]
+    assert "Every InferenceService of the plan is ready" in diagnostics.stdout, diagnostics.stdout[-3000:]
     result = run(templates["LLM serving - teardown"], {"extra_vars": LAUNCH})
     assert result.status == "successful", result.stdout[-3000:]
     assert custom.list_namespaced_custom_object(*KSERVE, "private-ai", "inferenceservices")["items"] == []
