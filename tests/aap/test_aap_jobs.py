@@ -121,6 +121,14 @@ def test_every_job_template_runs_a_playbook_of_the_project_with_the_survey(templ
     assert site["ask_job_type_on_launch"] and site["ask_tags_on_launch"]  # check mode and tags
 
 
+def test_every_step_after_the_preflight_fails_over_to_the_diagnostics(aap):
+    # (the preflight has none: a bad input stops the workflow there, with nothing to diagnose)
+    nodes = aap["controller_workflows"][0]["simplified_workflow_nodes"]
+    edges = {node["identifier"]: node.get("failure_nodes") for node in nodes}
+    assert edges.pop("preflight") is None and edges.pop("diagnostics") is None
+    assert edges == dict.fromkeys(["capacity", "weights", "serve", "summary", "smoke_test"], ["diagnostics"])
+
+
 def test_workflow_deploys_in_role_order_passing_the_plan_and_results(aap, templates, run, custom):
     workflow = aap["controller_workflows"][0]
     ran = awx_job.run_workflow(workflow, templates, run, LAUNCH)
