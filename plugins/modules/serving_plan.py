@@ -100,8 +100,10 @@ options:
     description:
       - With V(false), validate and normalise the inputs only, without reading any checkpoint. The
         plan has the settings and each model's inputs (names, weights, registry, smoke test,
-        instance type) but no memory, vLLM arguments, nodes or quota. For the teardown and the
-        smoke test, which must not need the weights.
+        instance type) but no memory, vLLM arguments, nodes or quota, and no local weights
+        directory need exist. For the teardown, the smoke test and the diagnostics, which must not
+        need the weights. With V(true) only the planned models' (O(variables) C(llm_serving_only_models))
+        local weights directories must exist.
     type: bool
     default: true
   flavor:

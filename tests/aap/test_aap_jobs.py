@@ -51,9 +51,10 @@ def token(lab):
     return config["users"][0]["user"]["token"]
 
 
-def _runner(lab, aap, token):
+def _runner(lab, aap, token, models_root=None):
     """run(template, launch) -> JobResult, with the credentials and inventory of the lab and
-    ``token`` as the cluster credential's bearer token."""
+    ``token`` as the cluster credential's bearer token; the weights under ``models_root`` (the
+    lab's checkpoints by default)."""
     types = {t["name"]: t for t in aap["controller_credential_types"]}
     creds = {}
     for cred in aap["controller_credentials"]:
@@ -76,7 +77,7 @@ def _runner(lab, aap, token):
     # the lab's short timeouts (inventories/lab).
     lab_vars = yaml.safe_load((ROOT / "inventories" / "lab" / "group_vars" / "all" / "lab.yml").read_text())
     lab_vars.pop("llm_serving_models_root")
-    inventory_vars = dict(lab_vars, llm_serving_models_root=str(Path(lab["state_dir"]) / "models"),
+    inventory_vars = dict(lab_vars, llm_serving_models_root=str(models_root or Path(lab["state_dir"]) / "models"),
                           llm_serving_inference_services_proxy=lab["proxy_url"],
                           llm_serving_inference_services_ca_path=lab["ca"])
     secrets = (token, lab["s3_collection"]["secret_key"], lab["s3"]["secret_key"], lab["registry_proxy"]["token"])
@@ -119,6 +120,14 @@ def test_every_job_template_runs_a_playbook_of_the_project_with_the_survey(templ
         assert defaults["llm_serving_profile"] == "triple_play" and defaults["llm_serving_only_models"] == ""
     site = templates["LLM serving - site"]
     assert site["ask_job_type_on_launch"] and site["ask_tags_on_launch"]  # check mode and tags
+
+
+def test_every_step_after_the_preflight_fails_over_to_the_diagnostics(aap):
+    # (the preflight has none: a bad input stops the workflow there, with nothing to diagnose)
+    nodes = aap["controller_workflows"][0]["simplified_workflow_nodes"]
+    edges = {node["identifier"]: node.get("failure_nodes") for node in nodes}
+    assert edges.pop("preflight") is None and edges.pop("diagnostics") is None
+    assert edges == dict.fromkeys(["capacity", "weights", "serve", "summary", "smoke_test"], ["diagnostics"])
 
 
 def test_workflow_deploys_in_role_order_passing_the_plan_and_results(aap, templates, run, custom):
@@ -237,10 +246,16 @@ def test_a_job_whose_identity_lacks_a_permission_fails_right_after_the_preflight
     assert "TASK [Check the cluster identity's permissions]" in result.stdout
 
 
-def test_smoke_test_then_teardown_job_templates(templates, run, custom):
+def test_smoke_test_diagnostics_and_teardown_job_templates_need_no_weights(lab, aap, templates, token, custom, tmp_path):
+    # Only site.yml (and the benchmark's plan) reads the checkpoints: a job of these templates runs
+    # without the weights mounted, here a models root that does not exist.
+    run = _runner(lab, aap, token, models_root=tmp_path / "not-mounted")
     smoke = run(templates["LLM serving - smoke test"], {"extra_vars": LAUNCH})
     assert smoke.status == "successful", smoke.stdout[-3000:]
     assert smoke.artifacts["llm_serving_inference_services_results"][MODEL]["content"]
+    diagnostics = run(templates["LLM serving - diagnostics"], {"extra_vars": LAUNCH})
+    assert diagnostics.status == "successful", diagnostics.stdout[-3000:]
+    assert "Every InferenceService of the plan is ready" in diagnostics.stdout, diagnostics.stdout[-3000:]
     result = run(templates["LLM serving - teardown"], {"extra_vars": LAUNCH})
     assert result.status == "successful", result.stdout[-3000:]
     assert custom.list_namespaced_custom_object(*KSERVE, "private-ai", "inferenceservices")["items"] == []

@@ -1,9 +1,11 @@
 """The execution environment metadata: every third-party Python import of plugins/ is in
 meta/ee-requirements.txt, `ansible-builder introspect` reports boto3 and kubernetes for the
-collection, and `ansible-builder create` writes the build context of the EE definition (no
-container engine is needed for either)."""
+collection, and `ansible-builder create` writes the build context of the EE definition, whose
+builder stage resolves system requirements the minimal EE's UBI repositories have (no container
+engine is needed for any of it)."""
 
 import ast
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +110,40 @@ def test_ansible_builder_create_writes_the_build_context(tmp_path):
     # the EE's kubernetes.core bound is the collection's own dependency bound
     ours = yaml.safe_load((ROOT / "galaxy.yml").read_text())["dependencies"]["kubernetes.core"]
     assert [c["version"] for c in galaxy["collections"] if c["name"] == "kubernetes.core"] == [ours]
+
+
+def test_the_build_installs_no_system_package_outside_the_ubi_repositories(tmp_path):
+    # The builder stage runs `introspect.py introspect ... --write-bindep=/tmp/src/bindep.txt` on the
+    # installed collections, and the final stage installs that file with microdnf from the base
+    # image's (UBI) repositories. kubernetes.core before 5.4.3/6.5.0 lists openshift-clients for
+    # RHEL 9, which those repositories lack (kubernetes.core issues #537, #1141): run the build
+    # context's own command on the collections the bound allows (the bundled kubernetes.core has it).
+    from ansible_collections.kubernetes import core
+    bindep = (Path(list(core.__path__)[0]) / "bindep.txt").read_text()
+    assert "openshift-clients [platform:rhel-9]" in bindep  # what the test guards against is there
+    definition = ROOT / "execution-environment" / "execution-environment.yml"
+    context = tmp_path / "context"
+    subprocess.run([str(BIN / "ansible-builder"), "create", "-f", str(definition), "--context", str(context),
+                    "--output-filename", "Containerfile"], check=True, capture_output=True, text=True)
+    containerfile = (context / "Containerfile").read_text()
+    runs = [line for line in containerfile.splitlines() if "/output/scripts/introspect.py introspect" in line]
+    assert len(runs) == 1, containerfile
+    argv = shlex.split(runs[0].split(None, 1)[1])
+    assert argv[:2] == ["$PYCMD", "/output/scripts/introspect.py"]
+    # the stage's files: COPY _build/<file> <file> into WORKDIR /build
+    workdir = tmp_path / "build"
+    workdir.mkdir()
+    for line in containerfile.splitlines():
+        words = line.split()
+        if words[:1] == ["COPY"] and len(words) == 3 and words[1].startswith("_build/") and not words[2].startswith("/"):
+            (workdir / words[2]).write_bytes((context / words[1]).read_bytes())
+    out = tmp_path / "src"
+    out.mkdir()
+    args = [a.replace("/tmp/src/", str(out) + "/") for a in argv[2:]]
+    subprocess.run([sys.executable, str(context / "_build" / "scripts" / "introspect.py")] + args
+                   + [str(_collections_dir(tmp_path))], check=True, capture_output=True, text=True, cwd=workdir)
+    system = (out / "bindep.txt").read_text() if (out / "bindep.txt").exists() else ""
+    assert "openshift-clients" not in system, system
+    # the Python requirements still come from both collections
+    python = (out / "requirements.txt").read_text()
+    assert "from collection private_ai.llm_serving" in python and "from collection kubernetes.core" in python

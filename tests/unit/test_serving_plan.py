@@ -783,6 +783,31 @@ def test_only_models_plans_the_subset_after_validating_the_whole_list(published)
     assert len(errors) == 1 and "llm_serving_models[0] (mistral-3-bf16)" in errors[0]
 
 
+def test_the_weights_must_be_there_only_for_the_chosen_models_of_a_run_that_reads_them(tmp_path, published):
+    # A smoke test, teardown or diagnostics job (read_checkpoints false) runs without the weights
+    # mounted; a site.yml run needs the checkpoints of the models it plans, not of the others.
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import settings as settings_mod
+    missing = tmp_path / "not-mounted"
+    every = settings_mod.normalize({"s3_endpoint": "http://minio:9000"})[0]
+    plan, errors = build_plan(profile("triple_play", missing), settings=every, read_checkpoints=False)[:2]
+    assert errors == [] and plan["order"] == ["mistral-3-bf16", "mistral-3-fp8", "devstral-2-bf16"]
+    errors = build_plan(profile("triple_play", missing), settings=every)[1]
+    assert [e.split(".weights.local_dir")[0] for e in errors] == [
+        "llm_serving_models[0] (mistral-3-bf16)", "llm_serving_models[1] (mistral-3-fp8)",
+        "llm_serving_models[2] (devstral-2-bf16)"], errors
+    assert errors[1] == ("llm_serving_models[1] (mistral-3-fp8).weights.local_dir %s does not exist on the controller "
+                         "(or is not a directory)." % (missing / "Mistral-Small-24B-Instruct-2501-FP8-dynamic"))
+    # only the FP8 model's checkpoint is there: planning it alone needs nothing else
+    models = profile("triple_play", published)
+    for m in models:
+        if m["name"] != "mistral-3-fp8":
+            m["weights"]["local_dir"] = str(missing / m["name"])
+    fp8 = settings_mod.normalize({"s3_endpoint": "http://minio:9000", "only_models": "mistral-3-fp8"})[0]
+    plan, errors = build_plan(models, settings=fp8)[:2]
+    assert errors == [] and plan["complete"] and plan["order"] == ["mistral-3-fp8"]
+    assert len(build_plan(models, settings=every)[1]) == 2
+
+
 def test_only_models_refuses_unknown_names_and_wrong_types_naming_the_variable(published):
     from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import settings as settings_mod
     settings, errors = settings_mod.normalize({"s3_endpoint": "http://minio:9000", "only_models": "mistral-3-fp8,mistral-3"})

@@ -30,8 +30,10 @@ CLUSTER_RULES = [
     ("serving.kserve.io", ["servingruntimes", "inferenceservices", "inferenceservices/status"], WRITE,
      "vllm_runtime, inference_services, teardown"),
     ("serving.kserve.io", ["clusterservingruntimes"], READ, "KServe's runtime selection"),
+    # get on the registry's Service is also what the registry's kube-rbac-proxy checks when
+    # registry_seed sends this identity's token (llm_serving_registry_seed_token_from_cluster).
     ("", ["pods", "pods/log", "events", "services", "endpoints"], READ,
-     "inference_service_wait's readiness and diagnostics"),
+     "inference_service_wait's readiness and diagnostics; registry_seed finds and reaches the registry's Service"),
     ("events.k8s.io", ["events"], READ, "inference_service_wait's diagnostics"),
     ("apps", ["deployments", "replicasets"], READ, "inference_service_wait follows the predictor rollout"),
     ("route.openshift.io", ["routes"], READ, "endpoint and registry URLs"),

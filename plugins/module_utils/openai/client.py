@@ -29,6 +29,7 @@ from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.retry import Retry, retryable
 
 import http.client
+import inspect
 import json
 import os
 import re
@@ -38,6 +39,8 @@ import time
 from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.urls import Request, make_context
+
+REQUEST_TAKES_CONTEXT = "context" in inspect.signature(Request.__init__).parameters
 
 
 class EndpointError(ModuleError):
@@ -195,10 +198,11 @@ class ChatProbe(object):
             headers["Authorization"] = "Bearer %s" % token
         # One TLS context for all requests: building it loads the CA store (~50 ms), which
         # would otherwise land inside every measured time to first token.
-        context = make_context(cafile=ca_path, validate_certs=validate_certs)
+        # ansible-core 2.16 (AAP 2.5's minimal EE) has no ``context`` in Request (its
+        # lib/ansible/module_utils/urls.py); there each request builds its own.
+        tls = {"context": make_context(cafile=ca_path, validate_certs=validate_certs)} if REQUEST_TAKES_CONTEXT else {}
         self.request = Request(headers=headers, validate_certs=validate_certs, ca_path=ca_path,
-                               context=context, follow_redirects="safe",
-                               http_agent="private_ai.llm_serving")
+                               follow_redirects="safe", http_agent="private_ai.llm_serving", **tls)
 
     def remaining(self):
         return self.retry.remaining()

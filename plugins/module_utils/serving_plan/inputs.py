@@ -236,14 +236,12 @@ def _entry(index, raw, settings, errors):
     w["uri"] = "s3://%s/%s" % (w["bucket"], w["path"])
     if w["local_dir"]:
         w["local_dir"] = os.path.expanduser(w["local_dir"])
-    if w["source"] == "local":
-        if not w["local_dir"]:
-            errors.append("%s.weights.source is local but weights.local_dir is not set; give the checkpoint's "
-                          "directory on the controller, or set weights.source s3 for weights already in the bucket."
-                          % label)
-        elif not os.path.isdir(w["local_dir"]):
-            errors.append("%s.weights.local_dir %s does not exist on the controller (or is not a directory)."
-                          % (label, w["local_dir"]))
+    # Whether the directory exists is checked by weights_problems, only for the models a run reads
+    # the weights of: a teardown or a smoke test job runs without them mounted.
+    if w["source"] == "local" and not w["local_dir"]:
+        errors.append("%s.weights.source is local but weights.local_dir is not set; give the checkpoint's "
+                      "directory on the controller, or set weights.source s3 for weights already in the bucket."
+                      % label)
     tp, gpus = vl["tensor_parallel_size"], hw["gpus"]
     if tp is None:
         tp = vl["tensor_parallel_size"] = gpus or 1   # every GPU of the replica in one tensor-parallel group
@@ -334,6 +332,16 @@ def select(models, only):
         return [], ["llm_serving_only_models names %s, which %s not in llm_serving_models; use names from %s, or "
                     "leave it empty to act on every model." % (", ".join(unknown), verb, ", ".join(known))]
     return [m for m in models if m["name"] in only], []
+
+
+def weights_problems(models):
+    """One sentence per model of ``models`` (normalised) whose local weights directory is not
+    there: what a run that reads the checkpoints (the plan of site.yml, which uploads them, and of
+    the benchmark) needs on the controller, or in an AAP job's container."""
+    return ["%s.weights.local_dir %s does not exist on the controller (or is not a directory)."
+            % (m["_label"], m["weights"]["local_dir"]) for m in models
+            if m["weights"]["source"] == "local" and m["weights"]["local_dir"]
+            and not os.path.isdir(m["weights"]["local_dir"])]
 
 
 def conflicts(models):

@@ -77,8 +77,9 @@ def build_plan(models, catalog_override=None, s3=None, flavor=DEFAULT_FLAVOR, re
     when None). ``reader_factory`` returns an S3 reader (tests pass a fake); by default the one of
     s3_model_sync (``s3_sync.client.make_reader``, the standard-library reader for an endpoint) is
     built from ``s3`` on first use. Without ``read_checkpoints`` the plan has the
-    normalised inputs only (no checkpoint is read, no memory, vLLM args, nodes or quota): what
-    the teardown and the smoke test need.
+    normalised inputs only (no checkpoint is read, no memory, vLLM args, nodes or quota, and the
+    local weights directories need not exist): what the teardown and the smoke test need. With
+    it, the weights of the chosen models (``only_models``) only must be there.
     """
     s3 = dict(s3 or {})
     warnings = []
@@ -91,9 +92,16 @@ def build_plan(models, catalog_override=None, s3=None, flavor=DEFAULT_FLAVOR, re
     except ValueError as e:
         return None, [str(e)], warnings
     normalized, errors = inputs.normalize_all(models, settings, catalog)
+    only = settings.get("only_models")
     if not errors:
         # the whole list is validated; only the subset is planned (and so acted on by every role)
-        normalized, errors = inputs.select(normalized, settings.get("only_models"))
+        normalized, errors = inputs.select(normalized, only)
+    elif only:
+        normalized = [m for m in normalized if m["name"] in only]
+    if read_checkpoints:
+        # the weights are read (and, by site.yml, uploaded) for the chosen models only; a run that
+        # does not read them (teardown, smoke test, diagnostics) needs no weights on the controller
+        errors.extend(inputs.weights_problems(normalized))
     if read_checkpoints and not reader_factory:
         problem = s3_problem(s3, normalized)
         if problem:
