@@ -110,6 +110,9 @@ def test_ansible_builder_create_writes_the_build_context(tmp_path):
     # the EE's kubernetes.core bound is the collection's own dependency bound
     ours = yaml.safe_load((ROOT / "galaxy.yml").read_text())["dependencies"]["kubernetes.core"]
     assert [c["version"] for c in galaxy["collections"] if c["name"] == "kubernetes.core"] == [ours]
+    # the image holds the collection of this checkout's version (docs/aap.md tags it with that version)
+    version = yaml.safe_load((ROOT / "galaxy.yml").read_text())["version"]
+    assert [c["version"] for c in galaxy["collections"] if c["name"] == "private_ai.llm_serving"] == [version]
 
 
 def test_the_build_installs_no_system_package_outside_the_ubi_repositories(tmp_path):
