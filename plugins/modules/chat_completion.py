@@ -26,6 +26,7 @@ description:
   - The module only reads; it makes no change and runs in check mode too.
 extends_documentation_fragment:
   - private_ai.llm_serving.tls
+  - private_ai.llm_serving.token_secrets
 author:
   - Private AI platform team (@private-ai)
 options:
@@ -84,35 +85,6 @@ options:
       - Per endpoint (its C(name), else its C(model)), the bearer token to send, over O(token).
         Like O(token), never shown (all its values are masked, the invocation at C(-vvv) included).
     type: dict
-  token_secrets:
-    description:
-      - Read each endpoint's bearer token from its ServiceAccount token Secret on the cluster (what
-        the C(inference_services) role creates for token authentication, as OpenShift AI's dashboard
-        does), waiting for kube-controller-manager to fill it. Over O(tokens) and O(token). The tokens
-        are never returned or shown.
-      - The connection to the cluster is O(token_secrets.kubeconfig) and O(token_secrets.context), else
-        the C(K8S_AUTH_*) variables, the in-cluster ServiceAccount or C(~/.kube/config), as in
-        M(private_ai.llm_serving.k8s_apply).
-    type: dict
-    suboptions:
-      namespace:
-        description: The namespace of the Secrets.
-        type: str
-        required: true
-      names:
-        description: Per endpoint (its C(name), else its C(model)), the name of its token Secret.
-        type: dict
-        required: true
-      timeout:
-        description: Seconds to wait for every Secret to have its token.
-        type: float
-        default: 30
-      kubeconfig:
-        description: Path to a kubeconfig, or its content as a dict.
-        type: raw
-      context:
-        description: The kubeconfig context to use.
-        type: str
   proxy:
     description:
       - HTTP proxy through which to reach the endpoint (C(http://host:port)), for https URLs

@@ -34,6 +34,8 @@ description:
   - In check mode nothing is sent and the result has C(skipped=true).
 author:
   - Private AI platform team (@private-ai)
+extends_documentation_fragment:
+  - private_ai.llm_serving.token_secrets
 options:
   url:
     description:
@@ -144,35 +146,6 @@ options:
   token:
     description: Bearer token for endpoints with authentication (every target's, unless O(token_secrets) names it).
     type: str
-  token_secrets:
-    description:
-      - Read each target's bearer token from its ServiceAccount token Secret on the cluster (what
-        the C(inference_services) role creates for token authentication, as OpenShift AI's dashboard
-        does), waiting for kube-controller-manager to fill it; over O(token). The tokens are never
-        returned, shown or written. Not read in check mode.
-      - The connection to the cluster is O(token_secrets.kubeconfig) and O(token_secrets.context), else
-        the C(K8S_AUTH_*) variables, the in-cluster ServiceAccount or C(~/.kube/config), as in
-        M(private_ai.llm_serving.k8s_apply).
-    type: dict
-    suboptions:
-      namespace:
-        description: The namespace of the Secrets.
-        type: str
-        required: true
-      names:
-        description: Per target (its C(name); with O(url), the O(model)), the name of its token Secret.
-        type: dict
-        required: true
-      timeout:
-        description: Seconds to wait for every Secret to have its token.
-        type: float
-        default: 30
-      kubeconfig:
-        description: Path to a kubeconfig, or its content as a dict.
-        type: raw
-      context:
-        description: The kubeconfig context to use.
-        type: str
   ca_path:
     description: PEM CA bundle that signed the endpoint's certificate.
     type: path
