@@ -3,7 +3,8 @@
 # floor of meta/runtime.yml's requires_ansible); every other suite runs the pinned ansible 12
 # (ansible-core 2.19). On the running lab, with one model of the fp8_showcase profile: site.yml
 # deploys, a second run and its --check --diff change nothing, the smoke test and the benchmark
-# pass, the teardown leaves no GPU node. Needs an empty namespace (test-all.sh runs it after the
+# pass, the teardown leaves no GPU node. First, without the lab, the unit tests of the smoke test's
+# client, whose transport ansible.module_utils.urls differs in on 2.16. Needs an empty namespace (test-all.sh runs it after the
 # AAP suite).
 # The venv (.cache/venv-core-2.16) holds ansible-core 2.16 and the Python packages the modules
 # import, at the versions requirements-dev.txt pins; kubernetes.core is the copy the pinned ansible
@@ -12,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 CORE=ansible-core==2.16.19
-pins=$(grep -iE '^(kubernetes|boto3|pyyaml|plotly)==' requirements-dev.txt | tr '\n' ' ')
+pins=$(grep -iE '^(kubernetes|boto3|pyyaml|plotly|pytest)==' requirements-dev.txt | tr '\n' ' ')
 venv=.cache/venv-core-2.16
 stamp=$venv/.stamp-$(echo "$CORE $pins" | sha256sum | cut -c1-16)
 if [ ! -e "$stamp" ]; then
@@ -29,6 +30,9 @@ export PATH="$PWD/$venv/bin:$PATH"
 [ -f .lab/env ] && . .lab/env
 version=$("$venv/bin/ansible-playbook" --version)
 echo "${version%%$'\n'*}"
+
+echo "--- pytest tests/unit/test_chat_completion_client.py"
+PYTHONPATH=collections "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/unit/test_chat_completion_client.py
 
 play() {  # play EXPECT PLAYBOOK ARGS...: run, fail unless it succeeds (and changes nothing for EXPECT=unchanged)
   local expect=$1 out

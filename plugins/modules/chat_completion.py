@@ -230,7 +230,6 @@ from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.tokens 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.openai.client import (
     EndpointError,
     run_smoke_test,
-    use_proxy,
 )
 
 ENDPOINT_KEYS = ("url", "model", "prompt", "messages", "max_tokens", "expect", "name")
@@ -293,7 +292,8 @@ def smoke_test(p, e):
             e["url"], e["model"], messages, expect=e.get("expect"), check_health=p["check_health"],
             max_tokens=e["max_tokens"], stream=p["stream"], ca_path=p["ca_path"],
             token=(p["tokens"] or {}).get(e.get("name") or e["model"]) or p["token"],
-            validate_certs=p["validate_certs"], timeout=p["timeout"], extra_body=p["extra_body"])
+            validate_certs=p["validate_certs"], timeout=p["timeout"], extra_body=p["extra_body"],
+            proxy=p["proxy"])
     except EndpointError as err:
         result = dict(failed=True, msg=str(err), url=e["url"], model=e["model"], status=err.status,
                       body_excerpt=err.body, attempts=err.attempts)
@@ -314,8 +314,6 @@ def main():
         module.fail_json(msg=" ".join(problems))
     if p["token_secrets"]:
         p["tokens"] = dict(p["tokens"] or {}, **module_tokens(module, p["token_secrets"]))
-    if p["proxy"]:
-        use_proxy(p["proxy"])
     with ThreadPoolExecutor(max_workers=min(len(endpoints), 16) or 1) as pool:
         results = list(pool.map(lambda e: smoke_test(p, e), endpoints))
     failed = [r for r in results if r.get("failed")]

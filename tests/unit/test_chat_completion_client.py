@@ -330,6 +330,27 @@ def test_tls_with_ca_bundle(tls_server):
     assert out["content"] == "secure"
 
 
+def test_the_ca_bundle_is_loaded_once_per_client_not_inside_a_measured_request(tls_server, monkeypatch):
+    """Loading a CA store takes tens of milliseconds: done per request, it lands inside the time to
+    first token the smoke test reports. ansible.module_utils.urls' Request builds a TLS context at
+    each open() on ansible-core 2.16 (AAP 2.5's minimal EE; scripts/test-core-2.16.sh runs this file
+    there), which takes no ``context`` argument."""
+    import ssl
+    loads = []
+    real = ssl.SSLContext.load_verify_locations
+
+    def counting(self, *args, **kwargs):
+        loads.append(args or kwargs)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+    healthy(tls_server)
+    tls_server.add("POST", "/v1/chat/completions", (200, sse(["once"]), {}))
+    out = run_smoke_test(tls_server.tls_url, "m", MSGS, ca_path=tls_server.ca, timeout=10)
+    assert out["content"] == "once"
+    assert len(loads) == 1, "%d CA loads for one client's 3 requests" % len(loads)
+
+
 def test_tls_without_the_ca_fails_at_once_and_says_so(tls_server):
     healthy(tls_server)
     t0 = time.monotonic()

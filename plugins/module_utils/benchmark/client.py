@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
-from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import excerpt
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import excerpt, tls_context
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import lines as http_lines
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.openai.client import (
     base_url,
@@ -63,11 +63,7 @@ class Endpoint(object):
         self.extra_body = dict(extra_body or {})
         self.context = None
         if self.scheme == "https":
-            # One context for every connection: loading a CA store costs tens of milliseconds.
-            self.context = ssl.create_default_context(cafile=ca_path)
-            if not validate_certs:
-                self.context.check_hostname = False
-                self.context.verify_mode = ssl.CERT_NONE
+            self.context = tls_context(ca_path, validate_certs)
         if proxy is None:
             env = getproxies()
             proxy = None if proxy_bypass(self.host) else env.get(self.scheme)

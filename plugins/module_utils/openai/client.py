@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Smoke test of an OpenAI-compatible (vLLM) endpoint: health, model list, one chat completion.
 
-Standard library plus ansible.module_utils.urls only, so it runs in any execution environment.
+Standard library only, so it runs in any execution environment.
 
 Metric definitions (the ones vLLM's ``benchmark_serving`` uses):
 - ``ttft_seconds``: from just before the request is sent until the first streamed chunk whose
@@ -24,23 +24,18 @@ __metaclass__ = type
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import (
-    error_body, excerpt, json_request, retry_after)
+    error_body, excerpt, json_request, retry_after, tls_context)
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.http import lines as http_lines
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.retry import Retry, retryable
 
 import http.client
-import inspect
 import json
-import os
 import re
 import socket
 import ssl
 import time
+import urllib.request
 from urllib.error import HTTPError, URLError
-
-from ansible.module_utils.urls import Request, make_context
-
-REQUEST_TAKES_CONTEXT = "context" in inspect.signature(Request.__init__).parameters
 
 
 class EndpointError(ModuleError):
@@ -57,14 +52,26 @@ class _Transient(ModuleError):
         super(_Transient, self).__init__(what, status=status, body=body, retry_after=retry_after)
 
 
-def use_proxy(proxy):
-    """Send this process's requests through an HTTP proxy (http and https, the latter by CONNECT).
+class _SafeRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows the redirects of GET and HEAD only (what ansible.module_utils.urls calls "safe"):
+    a POST redirected elsewhere is an HTTPError, not silently re-sent as a GET."""
 
-    ansible.module_utils.urls.Request lets urllib read the proxy from the environment at each
-    request; a module process is ours alone, so setting it there is the narrowest way in.
-    """
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        os.environ[var] = proxy
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if req.get_method() not in ("GET", "HEAD"):
+            return None
+        return urllib.request.HTTPRedirectHandler.redirect_request(self, req, fp, code, msg, headers, newurl)
+
+
+def opener(ca_path=None, validate_certs=True, proxy=None):
+    """A urllib opener built once per client, its TLS context with it, so that no request
+    measured for time to first token loads a CA store (ansible.module_utils.urls' Request builds
+    a context per request on ansible-core 2.16, which takes no ``context``). With ``proxy``
+    every request goes through it (https by CONNECT); without, urllib's ProxyHandler reads
+    ``http_proxy``, ``https_proxy`` and ``no_proxy``."""
+    handlers = [urllib.request.HTTPSHandler(context=tls_context(ca_path, validate_certs)), _SafeRedirects()]
+    if proxy:
+        handlers.append(urllib.request.ProxyHandler({"http": proxy, "https": proxy}))
+    return urllib.request.build_opener(*handlers)
 
 
 def base_url(url):
@@ -179,7 +186,7 @@ class ChatProbe(object):
     """
 
     def __init__(self, url, model, messages, max_tokens=32, stream=True, token=None,
-                 ca_path=None, validate_certs=True, timeout=300.0, extra_body=None,
+                 ca_path=None, validate_certs=True, timeout=300.0, extra_body=None, proxy=None,
                  clock=time.monotonic, sleep=time.sleep, rng=None):
         self.root = base_url(url)
         self.model = model
@@ -193,16 +200,10 @@ class ChatProbe(object):
         self.timeout = timeout
         self.attempts = 0
         self.t_sent = None
-        headers = {"Accept": "application/json"}
+        self.headers = {"Accept": "application/json", "User-Agent": "private_ai.llm_serving"}
         if token:
-            headers["Authorization"] = "Bearer %s" % token
-        # One TLS context for all requests: building it loads the CA store (~50 ms), which
-        # would otherwise land inside every measured time to first token.
-        # ansible-core 2.16 (AAP 2.5's minimal EE) has no ``context`` in Request (its
-        # lib/ansible/module_utils/urls.py); there each request builds its own.
-        tls = {"context": make_context(cafile=ca_path, validate_certs=validate_certs)} if REQUEST_TAKES_CONTEXT else {}
-        self.request = Request(headers=headers, validate_certs=validate_certs, ca_path=ca_path,
-                               follow_redirects="safe", http_agent="private_ai.llm_serving", **tls)
+            self.headers["Authorization"] = "Bearer %s" % token
+        self.opener = opener(ca_path, validate_certs, proxy)
 
     def remaining(self):
         return self.retry.remaining()
@@ -218,7 +219,8 @@ class ChatProbe(object):
         self.attempts += 1
         self.t_sent = self.clock()  # per attempt: time spent in earlier retries is not latency
         try:
-            return self.request.open(method, url, data=data, headers=headers, timeout=max(left, 0.5))
+            request = urllib.request.Request(url, data=data, headers=dict(self.headers, **headers), method=method)
+            return self.opener.open(request, timeout=max(left, 0.5))
         except HTTPError as err:
             text = error_body(err)
             # The collection's one set of retryable statuses (common.retry): since it, a 500 is
