@@ -140,3 +140,38 @@ def test_api_error_reads_the_status_message():
     assert err.message.startswith("leases.coordination.k8s.io") and err.status == 403
     assert err.status_details() == {"name": "x", "kind": "leases"}
     assert kc.ApiError(502, "Bad Gateway", b"<html>").message == "Bad Gateway"
+
+
+def test_a_short_timeout_of_one_request_does_not_stay_on_the_kept_alive_connection():
+    """TransientRetry probes /readyz with a 5 s timeout; the apply after it on the same connection must
+    have the client's own timeout again, or an apply through slow admission webhooks times out."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # pylint: disable=invalid-name
+            if self.path.startswith("/slow"):
+                time.sleep(1.5)
+            body = b"{}"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        config = kc.load_config({"host": "http://127.0.0.1:%d" % httpd.server_address[1], "api_key": "t"}, environ={})
+        kube = kc.KubeClient(config, timeout=10)
+        assert kube.request("GET", "/readyz", timeout=0.5) == {}
+        assert kube.request("GET", "/slow") == {}  # on the same kept-alive connection, with 10 s again
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

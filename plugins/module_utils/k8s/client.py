@@ -407,10 +407,10 @@ class KubeClient(object):
             reused = conn is not None
             if conn is None:
                 conn = self._local.conn = self._new_connection(timeout or self.timeout)
-            elif timeout:
-                conn.timeout = timeout
+            else:  # every request its own timeout: a short one (a readiness probe) must not stay
+                conn.timeout = timeout or self.timeout
                 if conn.sock is not None:
-                    conn.sock.settimeout(timeout)
+                    conn.sock.settimeout(conn.timeout)
             try:
                 resp = self._send(conn, method, path, query, data, content_type)
                 data_in = resp.read()
