@@ -15,8 +15,9 @@ diff mode, warnings, and the module's no_log values masked in the result.
 
 The module still runs as a module process, as any module would, when running it here would change
 what it does: a connection other than local (the task's host is not the controller), become (another
-user), a task ``environment`` (which only a module process gets), or the variable
-``llm_serving_in_process`` set to false.
+user), a task ``environment`` (which only a module process gets), ``async`` (Ansible's async wrapper
+runs module processes), an ``ansible_python_interpreter`` other than the controller's (its packages
+are not the worker's), or the variable ``llm_serving_in_process`` set to false.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -26,6 +27,8 @@ __metaclass__ = type
 import contextlib
 import importlib
 import json
+import os
+import sys
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
@@ -112,6 +115,7 @@ class InProcessAction(ActionBase):
     """The action of a module whose ``main()`` makes its module with ``common.module.new_module``."""
 
     TRANSFERS_FILES = False
+    _supports_async = True  # as a module process, as ansible.builtin.normal runs it
 
     def in_process(self, task_vars):
         """Why the module must run as a process here, or None when it can run in the worker."""
@@ -121,6 +125,13 @@ class InProcessAction(ActionBase):
             return "the connection is %s" % self._connection.transport
         if self._play_context.become:
             return "become is set"
+        if self._task.async_val:
+            return "the task is async"
+        interpreter = task_vars.get("ansible_python_interpreter")
+        if interpreter and not str(interpreter).startswith("auto"):
+            interpreter = self._templar.template(interpreter)
+            if os.path.abspath(interpreter) != os.path.abspath(sys.executable):
+                return "ansible_python_interpreter is %s, not the controller's %s" % (interpreter, sys.executable)
         environment = {}
         self._compute_environment_string(raw_environment_out=environment)
         if environment:
@@ -133,8 +144,11 @@ class InProcessAction(ActionBase):
         why = self.in_process(task_vars)
         if why:
             display.vvv("%s runs as a module process: %s" % (self._task.action, why))
+            wrap_async = self._task.async_val and not self._connection.has_native_async
             result.update(self._execute_module(module_name=self._task.action, module_args=self._task.args,
-                                               task_vars=task_vars))
+                                               task_vars=task_vars, wrap_async=wrap_async))
+            if not wrap_async:  # as ansible.builtin.normal: the module's temporary directory
+                self._remove_tmp_path(self._connection._shell.tmpdir)
             return result
         name = self._task.action.rsplit(".", 1)[-1]
         module = importlib.import_module("ansible_collections.private_ai.llm_serving.plugins.modules." + name)

@@ -120,3 +120,37 @@ def test_a_task_environment_runs_the_module_as_a_process(tmp_path):
         check=False)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "runs as a module process: the task sets environment" in proc.stdout
+
+
+def test_an_async_task_runs_as_a_module_process(tmp_path):
+    """Ansible's async wrapper runs module processes: an action that does not declare async support is
+    refused before it runs ("does not support async operations")."""
+    tasks = [{"name": "async read", "private_ai.llm_serving.k8s_read": {"kind": "Namespace", "name": "default"},
+              "async": 60, "poll": 1, "register": "read"},
+             {"ansible.builtin.assert": {"that": ["read.resources | length == 1"]}}]
+    proc, results = play(tmp_path, tasks, "-vvv")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "runs as a module process: the task is async" in proc.stdout
+    assert results[0]["resources"][0]["metadata"]["name"] == "default"
+
+
+def test_another_python_interpreter_runs_the_module_as_a_process(tmp_path):
+    """ansible_python_interpreter names the Python whose packages the module gets (boto3 for the upload);
+    the worker has the controller's, so another interpreter means a module process."""
+    import sys
+    other = sys._base_executable  # pylint: disable=protected-access
+    task = {"private_ai.llm_serving.k8s_read": {"kind": "Namespace", "name": "default",
+                                                "kubeconfig": kubeconfig()}}
+    path = tmp_path / "interpreter.yml"
+    path.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [task]}]))
+    for interpreter, expected in ((other, "runs as a module process: ansible_python_interpreter is %s" % other),
+                                  ("{{ ansible_playbook_python }}", None)):
+        proc = subprocess.run(
+            [str(REPO / ".venv/bin/ansible-playbook"), "-i", "localhost,", "-c", "local", "-vvv",
+             "-e", "ansible_python_interpreter=%s" % interpreter, str(path)],
+            cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        if expected:
+            assert expected in proc.stdout, proc.stdout[-3000:]
+        else:  # the controller's own: in the worker
+            assert "runs as a module process" not in proc.stdout, proc.stdout[-3000:]
