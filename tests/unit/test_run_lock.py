@@ -2,6 +2,7 @@
 writes. The races themselves run against the lab's apiserver (tests/integration/test_run_lock.py)."""
 
 import datetime
+import os
 import sys
 from pathlib import Path
 
@@ -91,3 +92,39 @@ def test_the_renewer_stops_when_the_lock_is_released_or_taken_and_gives_up_when_
     down.fail = 1000
     assert lease_renewer.keep(down, "l", "ns", "run-a", 6, alive=lambda: True, clock=ticks, sleep=ticks.sleep) == "lost"
     assert down.current is not None, "a renewer that lost the API deletes nothing"
+
+
+def test_a_renewer_ended_by_sigterm_removes_the_client_key_copies_it_holds(tmp_path):
+    """The renewer holds copies of an in-memory client certificate and key (CoreClient.after_fork) and
+    removes them when it ends. Its pid is returned (renewer_pid), so it may get a SIGTERM: that must
+    end it through its cleanup, not past it (the default action, or the Ansible worker's handler it
+    inherits in-process, ends it without)."""
+    import signal
+    import subprocess
+    import time as _time
+
+    key = tmp_path / "llm-serving-lock-key.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nnot a real one\n-----END PRIVATE KEY-----\n")
+
+    class Client(object):
+        def after_fork(self):
+            return [str(key)]
+
+    cluster = FakeCluster({"metadata": {"name": "l", "namespace": "ns", "resourceVersion": "7"},
+                           "spec": {"holderIdentity": "run-a", "leaseDurationSeconds": 300}})
+    cluster.client = Client()
+    # a process that reads as the run's ansible-playbook (/proc/<pid>/cmdline), alive throughout
+    playbook = subprocess.Popen(["bash", "-c", "exec -a ansible-playbook sleep 60"])
+    try:
+        _time.sleep(0.2)
+        renewer = lease_renewer.start(cluster, "l", "ns", "run-a", 300, playbook.pid)
+        assert renewer
+        _time.sleep(0.5)
+        assert key.exists()  # held while it renews
+        os.kill(renewer, signal.SIGTERM)
+        deadline = _time.monotonic() + 10
+        while key.exists() and _time.monotonic() < deadline:
+            _time.sleep(0.05)
+        assert not key.exists(), "the renewer ended by SIGTERM left its copy of the client key"
+    finally:
+        playbook.kill()

@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import signal
 import time
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import lease
@@ -73,6 +74,10 @@ def keep(cluster, name, namespace, holder, seconds, alive, clock=time.monotonic,
         sleep(poll)
 
 
+def _leave(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def start(cluster, name, namespace, holder, seconds, playbook_pid):
     """Start the renewer for ``holder``'s Lease, watching ``playbook_pid``; returns its pid (None if the fork
     failed: then the Lease just lasts ``seconds``)."""
@@ -100,6 +105,10 @@ def start(cluster, name, namespace, holder, seconds, playbook_pid):
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)  # the module's pipes close: Ansible sees the task end
         os.chdir("/")  # the module's temporary directory is removed after it
+        # a signal ends the renewer through the cleanup below (SIGTERM's default action, or the
+        # Ansible worker's handler inherited in-process, would end it past it)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, _leave)
         copies = cluster.client.after_fork() or []  # no socket of the module's (k8s/client.py)
         keep(cluster, name, namespace, holder, seconds, lambda: process_alive(playbook_pid))
     except BaseException:  # pylint: disable=broad-except
