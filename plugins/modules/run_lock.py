@@ -24,8 +24,9 @@ description:
   - With O(renew=true) a process of its own renews the Lease every third of O(lease_seconds) while the
     C(ansible-playbook) process of the run lives, and deletes it as soon as that process is gone - Ctrl-C,
     SIGTERM, or an AAP job cancelled (its container killed, ansible-playbook SIGKILLed). If that process dies
-    too, the Lease expires O(lease_seconds) after its last renewal. Not started in check mode, nor when the
-    module does not run under C(ansible-playbook).
+    too, the Lease expires O(lease_seconds) after its last renewal. Not started in check mode. When the
+    module does not run under C(ansible-playbook) (or the host has no C(/proc)) nothing can renew the Lease,
+    so it is taken for 7200 s (or O(lease_seconds) if longer), with a warning.
   - O(state=released) deletes the Lease if O(holder) still holds it, with its resourceVersion as
     precondition, so a run never removes a lock another run took since.
   - Taking and releasing the lock is bookkeeping, not a change of the deployment - reported as C(changed=false)
@@ -145,6 +146,9 @@ def _proc(pid, name):
         return handle.read()
 
 
+UNRENEWED_SECONDS = 7200  # a lock nothing renews lasts as long as a long run
+
+
 def playbook_pid():
     """The ansible-playbook process this module runs under (the top of the chain of ansible-playbook
     processes above it: its worker, then the main process); None when /proc does not tell."""
@@ -217,11 +221,21 @@ def _run(module, cluster):
         if lease.held_by_other(current, holder, lease.now_utc()):
             module.warn(lease.busy_message(p["name"], p["namespace"], current, 0))
         return dict(changed=False, holder=holder, held=False)
-    stale = lease.acquire(cluster, p["name"], p["namespace"], holder, p["lease_seconds"], wait=p["wait"], gone=gone)
+    pid = playbook_pid() if p["renew"] else None
+    seconds = p["lease_seconds"]
+    if p["renew"] and pid is None:
+        # nothing would renew a short Lease: it would lapse in the middle of the run and let another in
+        seconds = max(seconds, UNRENEWED_SECONDS)
+        module.warn("No ansible-playbook process found above this module (no /proc, or not run by ansible-playbook), "
+                    "so nothing renews the run lock: it is taken for %d s instead of lease_seconds (%d s)."
+                    % (seconds, p["lease_seconds"]))
+    stale = lease.acquire(cluster, p["name"], p["namespace"], holder, seconds, wait=p["wait"], gone=gone)
     if stale:
         module.warn("Took over the run lock from %s, which no longer runs on this host (interrupted)." % stale)
-    pid = playbook_pid() if p["renew"] else None
-    renewer = lease_renewer.start(cluster, p["name"], p["namespace"], holder, p["lease_seconds"], pid) if pid else None
+    renewer = lease_renewer.start(cluster, p["name"], p["namespace"], holder, seconds, pid) if pid else None
+    if pid and renewer is None:
+        module.warn("The run lock's renewer could not start: the lock lasts lease_seconds (%d s) from now; a run "
+                    "longer than that may be joined by another." % seconds)
     return dict(changed=False, holder=holder, held=True, taken_over=stale, renewer_pid=renewer)
 
 

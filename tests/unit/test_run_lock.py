@@ -128,3 +128,25 @@ def test_a_renewer_ended_by_sigterm_removes_the_client_key_copies_it_holds(tmp_p
         assert not key.exists(), "the renewer ended by SIGTERM left its copy of the client key"
     finally:
         playbook.kill()
+
+
+def test_a_lock_nothing_can_renew_is_taken_for_a_long_run_with_a_warning():
+    """Without an ansible-playbook above the module (no /proc: a macOS controller; or a direct run) no renewer
+    starts; a 300 s Lease would lapse in the middle of an hour-long site.yml and let a second run in."""
+    from ansible_collections.private_ai.llm_serving.plugins.modules import run_lock
+
+    class Module(object):
+        check_mode = False
+        params = {"state": "held", "holder": "run-a", "name": "l", "namespace": "ns", "lease_seconds": 300,
+                  "wait": 0, "renew": True}
+        warnings = []
+
+        def warn(self, msg):
+            self.warnings.append(msg)
+
+    cluster = FakeCluster()
+    assert run_lock.playbook_pid() is None  # pytest runs under no ansible-playbook
+    result = run_lock._run(Module(), cluster)  # pylint: disable=protected-access
+    assert result["held"] and result["renewer_pid"] is None
+    assert cluster.current["spec"]["leaseDurationSeconds"] == 7200
+    assert Module.warnings and "nothing renews the run lock: it is taken for 7200 s" in Module.warnings[0]
