@@ -64,3 +64,37 @@ def test_a_refused_read_is_one_sentence_at_once():
     api = Secrets({"default-token-a-sa": [ApiError(403, "Forbidden", b'{"message": "secrets is forbidden"}')]})
     with pytest.raises(ModuleError, match="Cannot read the token Secret ns/default-token-a-sa: HTTP 403 Forbidden: secrets is forbidden"):
         read_tokens(api, "ns", {"a": "default-token-a-sa"}, timeout=30, clock=StepClock(), sleep=lambda s: None)
+
+
+def test_a_module_reads_its_tokens_through_an_apiserver_restart(monkeypatch):
+    """module_tokens goes through k8s/transient.py like every other request of the collection: connections
+    refused by a restarting apiserver (after it answered once) are retried, not a failed smoke test."""
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import client as kc
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import tokens
+
+    class Restarting(object):
+        config = type("Config", (), {"server": "https://api.example:6443"})()
+
+        def __init__(self):
+            self.calls = 0
+
+        def request(self, method, path, query=None, body=None, content_type=None, timeout=None, raw=False):
+            self.calls += 1
+            if self.calls in (2, 3):
+                raise kc.ConnectionFailed("Cannot reach the Kubernetes API at https://api.example:6443: "
+                                          "Connection refused", sent=False, server=self.config.server)
+            if path == "/readyz":
+                return b"ok" if raw else {}
+            return {"data": {"token": base64.b64encode(b"tok-%d" % self.calls).decode()}}
+
+    class Module(object):
+        no_log_values = set()
+
+        def fail_json(self, **kwargs):
+            raise AssertionError(kwargs)
+
+    client = Restarting()
+    monkeypatch.setattr(tokens, "connect", lambda module, params=None: client)
+    got = tokens.module_tokens(Module(), {"namespace": "ns", "names": {"a": "sa-a", "b": "sa-b"}, "timeout": 30})
+    assert sorted(got) == ["a", "b"] and client.calls >= 4
+    assert set(got.values()) <= Module.no_log_values

@@ -18,6 +18,7 @@ import time
 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.common.errors import ModuleError, fail
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import ApiError, connect
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.transient import TransientRetry
 
 
 def token_secrets_spec():
@@ -38,7 +39,9 @@ def module_tokens(module, spec):
     params = dict(kubeconfig=spec.get("kubeconfig"), context=spec.get("context"))
     err = None
     try:
-        tokens = read_tokens(connect(module, params=params), spec["namespace"], spec["names"], timeout=spec["timeout"])
+        # an apiserver restarting meanwhile is waited for, as in every other module (k8s/transient.py)
+        client = TransientRetry(connect(module, params=params))
+        tokens = read_tokens(client, spec["namespace"], spec["names"], timeout=spec["timeout"])
     except ModuleError as exc:
         err = exc
     if err is not None:
