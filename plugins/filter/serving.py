@@ -39,9 +39,13 @@ def registry_ids(plan, results):
     return serving_report.registry_ids(plan or {}, results or [])
 
 
+def token_secret_names(plan, names=None):
+    return serving_report.token_secret_names(plan or {}, names or None)
+
+
 class FilterModule(object):
     def filters(self):
         return {"serving_summary": serving_summary, "synced_models": synced_models, "weights_uploads": weights_uploads,
                 "endpoint_results": endpoint_results,
                 "smoke_test_endpoints": smoke_test_endpoints, "registry_entries": registry_entries,
-                "registry_ids": registry_ids}
+                "registry_ids": registry_ids, "token_secret_names": token_secret_names}

@@ -829,3 +829,15 @@ def test_profile_is_checked_against_the_profiles_found():
     errors = settings_mod.normalize({"s3_endpoint": "http://minio:9000", "profile": "triple-play"}, profiles)[1]
     assert errors == ["llm_serving_profile 'triple-play' is not a profile of this collection; set it to one of "
                       "fp8_showcase, triple_play, or leave it unset to use the inventory's llm_serving_models."]
+
+
+def test_the_plan_names_the_token_auth_objects_once_for_the_role_the_smoke_test_and_the_benchmark(dirs):
+    """odh-dashboard's names (getTokenNames): the template creates them from the plan, the smoke test and
+    the benchmark read the token Secret through the token_secret_names filter."""
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import report
+    plan = build_plan(triple_play(dirs))[0]
+    assert plan["models"]["mistral-24b-bf16"]["auth"] == {
+        "service_account": "mistral-24b-bf16-sa", "role": "mistral-24b-bf16-view-role",
+        "role_binding": "mistral-24b-bf16-view", "token_secret": "default-token-mistral-24b-bf16-sa"}
+    assert list(report.token_secret_names(plan)) == plan["order"]
+    assert report.token_secret_names(plan, ["mistral-24b-bf16"]) == {"mistral-24b-bf16": "default-token-mistral-24b-bf16-sa"}

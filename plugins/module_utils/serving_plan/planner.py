@@ -50,6 +50,15 @@ AUTH_SIDECAR_MILLICPU = 100
 AUTH_SIDECAR_MIB = 64
 
 
+def token_auth(name):
+    """The names of what OpenShift AI 3.0's dashboard creates for an InferenceService with "Require token
+    authentication" (odh-dashboard v3.0.0 frontend/src/pages/modelServing/utils.ts getTokenNames, and the
+    "default-token" Secret of steps/AdvancedOptionsStep.tsx): the inference_services role creates them
+    (templates/token_auth.yml.j2), the smoke test and the benchmark read the token Secret."""
+    return {"service_account": name + "-sa", "role": name + "-view-role", "role_binding": name + "-view",
+            "token_secret": "default-token-%s-sa" % name}
+
+
 def _entry_inputs(m, settings):
     """What the plan carries of a normalised entry besides the planner's numbers: everything a
     role needs, so that no role reads llm_serving_models."""
@@ -66,6 +75,7 @@ def _entry_inputs(m, settings):
                     "uri": w["uri"], "exclude": w["exclude"]},
         "registry": dict(m["registry"]),
         "smoke_test": dict(m["smoke_test"]),
+        "auth": token_auth(m["name"]),
     }
 
 

@@ -120,6 +120,13 @@ def summary(plan, results):
 _REGISTRY_IDS = ("registered_model_id", "model_version_id", "model_artifact_id")
 
 
+def token_secret_names(plan, names=None):
+    """chat_completion's and llm_benchmark's ``token_secrets.names``: per model (``names``, else every
+    model in plan order) the token Secret the inference_services role creates (the plan's ``auth``)."""
+    models = plan.get("models") or {}
+    return dict((name, models[name]["auth"]["token_secret"]) for name in (names or plan.get("order") or []))
+
+
 def registry_entries(plan):
     """model_registry's ``entries``: per model of the plan, in plan order, its registered model,
     version and artifact (the artifact stored under the data connection's key and the weights' path)."""
