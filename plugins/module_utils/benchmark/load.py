@@ -136,11 +136,6 @@ class Runner(object):
             return self.closed_loop(Run("throughput", self.max_concurrency, None), self.max_concurrency)
         return self.open_loop(Run(kind, None, value), value, kind == "poisson")
 
-    def run(self, profile, concurrency=None, rate=None, points=5, rate_kind="constant"):
-        """All runs of ``profile`` against this one endpoint, in the order run."""
-        (runs,), dummy = interleaved([self], profile, concurrency, rate, points, rate_kind)
-        return runs
-
     def closed_loop(self, run, streams):
         """``streams`` threads, each sending its next request as soon as its last one ended."""
         def stream():

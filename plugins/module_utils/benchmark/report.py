@@ -18,7 +18,8 @@ __metaclass__ = type
 import json
 import os
 
-FP8_METHODS = ("fp8", "fbgemm_fp8", "ptpc_fp8")
+from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan.memory import FP8_METHODS
+
 DTYPES = {"bfloat16": "BF16", "float16": "FP16", "half": "FP16", "float32": "FP32", "float": "FP32"}
 
 

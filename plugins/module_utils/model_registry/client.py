@@ -89,10 +89,10 @@ class RegistryClient:
     """Minimal Model Registry REST client (RegisteredModel, ModelVersion, ModelArtifact)."""
 
     def __init__(self, url, token=None, ca_path=None, validate_certs=True, timeout=30,
-                 retry_timeout=RETRY_TIMEOUT, attempts=None, clock=time.monotonic, sleep=time.sleep, rng=None):
+                 retry_timeout=RETRY_TIMEOUT, clock=time.monotonic, sleep=time.sleep, rng=None):
         self.base = api_base(url)
         self._clock = clock
-        self._retry = dict(timeout=retry_timeout, attempts=attempts, base=BACKOFF_BASE, cap=BACKOFF_MAX, clock=clock,
+        self._retry = dict(timeout=retry_timeout, base=BACKOFF_BASE, cap=BACKOFF_MAX, clock=clock,
                            sleep=sleep, rng=rng)
         self._token = token or None
         headers = {"Accept": "application/json"}
