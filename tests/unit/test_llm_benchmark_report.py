@@ -212,3 +212,19 @@ def test_targets_follow_the_plan_order_and_the_subset():
     (msg,) = report.target_problems(PLAN, ["m-fp8", "nope"])
     assert msg.startswith("llm_serving_benchmark_models names nope,") and "m-bf16, m-fp8" in msg
     assert "must be a list" in report.target_problems(PLAN, "m-fp8")[0]
+
+
+def test_benchmark_options_are_checked_before_the_wait_and_named_by_their_variables():
+    """A bad value failed inside llm_benchmark after the wait for the InferenceServices (up to 1800 s),
+    named by the module's option rather than the variable."""
+    from ansible_collections.private_ai.llm_serving.plugins.filter import benchmark as filters
+    plan = {"order": ["a"], "models": {"a": {}}}
+    load = {"profile": "sweep", "concurrency": None, "sweep_points": 4, "max_requests": 40, "max_seconds": 30,
+            "max_concurrency": 16, "prompt_tokens": 128, "output_tokens": 64, "seed": 0, "slo_ttft_ms": 1000,
+            "slo_tpot_ms": 100}
+    assert filters.benchmark_problems(plan, [], load) == []
+    assert filters.benchmark_problems(plan, [], dict(load, profile="concurrent")) == [
+        "llm_serving_benchmark_concurrency must be at least 1 with profile concurrent; got None."]
+    assert filters.benchmark_problems(plan, [], dict(load, sweep_points=1, max_requests="many")) == [
+        "argument 'llm_serving_benchmark_max_requests' is of type str and we were unable to convert to int: "
+        "\"'many'\" cannot be converted to an int"]

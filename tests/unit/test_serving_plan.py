@@ -841,3 +841,19 @@ def test_the_plan_names_the_token_auth_objects_once_for_the_role_the_smoke_test_
         "role_binding": "mistral-24b-bf16-view", "token_secret": "default-token-mistral-24b-bf16-sa"}
     assert list(report.token_secret_names(plan)) == plan["order"]
     assert report.token_secret_names(plan, ["mistral-24b-bf16"]) == {"mistral-24b-bf16": "default-token-mistral-24b-bf16-sa"}
+
+
+def test_the_playbooks_options_are_known_and_a_typo_in_one_is_refused():
+    """Before, any llm_serving_benchmark_*, _teardown_* or _diagnostics_* name passed the preflight, so
+    llm_serving_benchmark_max_request ran the benchmark with the default number of requests."""
+    import re
+    from ansible_collections.private_ai.llm_serving.plugins.module_utils.serving_plan import settings as settings_mod
+    read = set()
+    for path in (ROOT / "playbooks").glob("*.yml"):
+        read |= set(re.findall(r"llm_serving_(?:benchmark|teardown|diagnostics)_[a-z_]+", path.read_text()))
+    read.discard("llm_serving_benchmark_")  # a prefix named in a comment
+    assert read == set(settings_mod.PLAYBOOK_VARIABLES)
+    given, errors = settings_mod.split_variables({"llm_serving_benchmark_max_requests": 4,
+                                                 "llm_serving_benchmark_max_request": 4}, known=())
+    assert errors == ["llm_serving_benchmark_max_request is not a variable of this collection; rename it to "
+                      "llm_serving_benchmark_max_requests (or remove it)."]

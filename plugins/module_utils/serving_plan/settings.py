@@ -190,8 +190,7 @@ def normalize(given, profiles=None):
 
 
 # llm_serving_* variables that are neither settings nor role options: connection, profile and
-# credentials variables, and the facts the roles set. Names under a playbook's own prefix are
-# that playbook's options.
+# credentials variables, and the facts the roles set.
 OTHER_VARIABLES = (
     "llm_serving_models", "llm_serving_models_root", "llm_serving_kubeconfig", "llm_serving_context",
     "llm_serving_s3_access_key", "llm_serving_s3_secret_key", "llm_serving_registry_token",
@@ -201,8 +200,13 @@ OTHER_VARIABLES = (
     # (plugins/plugin_utils/in_process.py)
     "llm_serving_in_process",
 )
-PLAYBOOK_PREFIXES = ("llm_serving_teardown_", "llm_serving_benchmark_", "llm_serving_diagnostics_",
-                     "llm_serving_deployer_rbac_")
+# The options of the playbooks that are not roles (playbooks/*.yml; tests/unit/test_serving_plan.py
+# checks the list against what they read): a typo in one would otherwise run that playbook with the default.
+PLAYBOOK_VARIABLES = tuple("llm_serving_benchmark_" + name for name in (
+    "models", "output_dir", "read_checkpoints", "simulated", "profile", "concurrency", "rate", "sweep_points",
+    "max_concurrency", "max_requests", "max_seconds", "prompt_tokens", "output_tokens", "seed", "slo_ttft_ms",
+    "slo_tpot_ms")) + ("llm_serving_teardown_scale_down", "llm_serving_teardown_shared", "llm_serving_teardown_timeout",
+                       "llm_serving_diagnostics_timeout")
 # Variables that became settings: a run that still sets one is told its new name.
 REPLACED = {"llm_serving_inference_services_enable_auth": "llm_serving_enable_auth"}
 
@@ -211,7 +215,8 @@ def split_variables(variables, known):
     """(settings given, errors): the settings among the inventory's llm_serving_* ``variables``
     (name -> value), and one sentence for each name that is neither a setting, a role option
     (``known``), nor one of OTHER_VARIABLES: most often a typo, which would otherwise be ignored."""
-    names = set(variable(k) for k in list(SETTINGS) + list(OTHER_SETTINGS)) | set(known or ()) | set(OTHER_VARIABLES)
+    names = (set(variable(k) for k in list(SETTINGS) + list(OTHER_SETTINGS)) | set(known or ()) | set(OTHER_VARIABLES)
+             | set(PLAYBOOK_VARIABLES))
     given, errors = {}, []
     for name in sorted(variables or {}):
         short = name[len("llm_serving_"):]
@@ -219,7 +224,7 @@ def split_variables(variables, known):
             given[name[len("llm_serving_"):]] = variables[name]
         elif name in REPLACED:
             errors.append("%s is no longer read; set %s instead (it applies to every InferenceService)." % (name, REPLACED[name]))
-        elif name not in names and not name.startswith(PLAYBOOK_PREFIXES):
+        elif name not in names:
             close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.75)
             if close:
                 errors.append("%s is not a variable of this collection; rename it to %s (or remove it)." % (name, close[0]))
