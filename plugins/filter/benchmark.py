@@ -14,7 +14,6 @@ from ansible_collections.private_ai.llm_serving.plugins.module_utils.benchmark i
 from ansible_collections.private_ai.llm_serving.plugins.modules.llm_benchmark import argument_spec
 
 
-
 def _omitted(value):
     """``default(omit)`` inside a dict: ansible-core 2.19's Omit object, 2.16's placeholder string."""
     return type(value).__name__ == "_OmitType" or (isinstance(value, str) and value.startswith("__omit_place_holder__"))
