@@ -141,11 +141,6 @@ OPTIONS = dict(
 HOLDER = re.compile(r"^(?P<user>[^@\s]+)@(?P<host>\S+) (?P<what>ansible-playbook pid|pid) (?P<pid>\d+) \S+$")
 
 
-def _proc(pid, name):
-    with open("/proc/%d/%s" % (pid, name), "rb") as handle:
-        return handle.read()
-
-
 UNRENEWED_SECONDS = 7200  # a lock nothing renews lasts as long as a long run
 
 
@@ -157,13 +152,13 @@ def playbook_pid():
         for dummy in range(16):
             if pid <= 1:
                 break
-            if b"ansible-playbook" in _proc(pid, "cmdline"):
+            if lease_renewer.process_alive(pid):
                 found = pid
             elif found:
                 break
-            status = _proc(pid, "status").decode("utf-8", "replace")
+            status = (lease_renewer.proc_file(pid, "status") or b"").decode("utf-8", "replace")
             pid = int(re.search(r"^PPid:\s*(\d+)", status, re.M).group(1))
-    except (OSError, ValueError, AttributeError):
+    except (ValueError, AttributeError):
         return found
     return found
 
@@ -183,11 +178,10 @@ def gone(holder):
     interrupted: Ctrl-C does not run the release in always:). Runs elsewhere (another controller, another
     AAP job's container) cannot be seen from here: their lock holds until it expires."""
     match = HOLDER.match(holder or "")
-    if not match or match.group("host") != socket.gethostname():
-        return False
-    try:
-        cmdline = _proc(int(match.group("pid")), "cmdline")
-    except OSError:
+    if not match or match.group("host") != socket.gethostname() or not os.path.isdir("/proc/self"):
+        return False  # without /proc (a macOS controller) nothing here can tell
+    cmdline = lease_renewer.proc_file(int(match.group("pid")), "cmdline")
+    if cmdline is None:
         return True
     return match.group("what") == "ansible-playbook pid" and b"ansible-playbook" not in cmdline
 

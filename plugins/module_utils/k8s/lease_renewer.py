@@ -26,13 +26,18 @@ from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s import 
 from ansible_collections.private_ai.llm_serving.plugins.module_utils.k8s.client import ApiError
 
 
+def proc_file(pid, name):
+    """/proc/<pid>/<name> (bytes), None when there is no such process or no /proc."""
+    try:
+        with open("/proc/%d/%s" % (pid, name), "rb") as handle:
+            return handle.read()
+    except (OSError, ValueError):
+        return None
+
+
 def process_alive(pid):
     """True while ``pid`` is an ansible-playbook process (a reused pid is another program)."""
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as handle:
-            return b"ansible-playbook" in handle.read()
-    except (OSError, ValueError):
-        return False
+    return b"ansible-playbook" in (proc_file(pid, "cmdline") or b"")
 
 
 def renew_once(cluster, name, namespace, holder, seconds, moment):
