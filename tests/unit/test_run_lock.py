@@ -150,3 +150,15 @@ def test_a_lock_nothing_can_renew_is_taken_for_a_long_run_with_a_warning():
     assert result["held"] and result["renewer_pid"] is None
     assert cluster.current["spec"]["leaseDurationSeconds"] == 7200
     assert Module.warnings and "nothing renews the run lock: it is taken for 7200 s" in Module.warnings[0]
+
+
+def test_without_proc_a_same_host_holder_is_not_taken_for_gone(monkeypatch):
+    """On a controller without /proc (macOS) nothing tells whether the holder's ansible-playbook runs:
+    its lock must hold until it expires, not be taken over from a run that may well be going on."""
+    import socket
+    from ansible_collections.private_ai.llm_serving.plugins.modules import run_lock
+    holder = "me@%s ansible-playbook pid 999999 abcd1234" % socket.gethostname()
+    assert run_lock.gone(holder) is True  # with /proc: no such process, an interrupted run
+    real = os.path.isdir
+    monkeypatch.setattr(run_lock.os.path, "isdir", lambda path: False if path == "/proc/self" else real(path))
+    assert run_lock.gone(holder) is False
